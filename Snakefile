@@ -1,0 +1,18 @@
+# nnprune: train -> score -> prune -> fine-tune -> runs.csv for every grid point of the config.
+# Default study: `snakemake --cores all`; another: `snakemake --cores all --configfile config/smoke.yaml`.
+from pathlib import Path
+
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        f"{OUT}/runs.csv",
+    default_target: True

@@ -1,0 +1,46 @@
+"""All runs into one pandas frame (one row per pruned model): the only source of tables and plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .io import read_json
+
+COLUMNS = ["dataset", "arch", "width", "train_size", "label_noise", "noise_kind", "seed",
+           "criterion", "score_images", "pruning", "macs_base", "macs_pruned", "params_base",
+           "params_pruned", "acc_base", "acc_pruned", "acc_finetuned", "macs_reduction",
+           "params_reduction", "latency_base_ms", "latency_pruned_ms", "seconds_prune",
+           "seconds_finetune", "pruned_metrics"]
+
+
+def run_row(pruned_metrics: Path) -> dict:
+    """One row from a run's pruned/metrics.json and, when present, the sibling finetuned/."""
+    pruned = read_json(pruned_metrics)
+    config, results = pruned["config"], pruned["results"]
+    data = config["data"]
+    finetuned_path = pruned_metrics.parent.parent / "finetuned" / "metrics.json"
+    finetuned = read_json(finetuned_path) if finetuned_path.exists() else None
+    base, after = results["base"], results["pruned"]
+    return {
+        "dataset": data["dataset"], "arch": config["arch"], "width": config["build_args"]["width"],
+        "train_size": data["train_size"], "label_noise": data["label_noise"],
+        "noise_kind": data["noise_kind"], "seed": data["seed"], "criterion": results["criterion"],
+        "score_images": results["score_images"], "pruning": config["pruning"],
+        "macs_base": base["macs"], "macs_pruned": after["macs"], "params_base": base["params"],
+        "params_pruned": after["params"], "acc_base": base["acc"], "acc_pruned": after["acc"],
+        "acc_finetuned": finetuned["results"]["acc_test"] if finetuned else float("nan"),
+        "macs_reduction": 100.0 * (1 - after["macs"] / base["macs"]),
+        "params_reduction": 100.0 * (1 - after["params"] / base["params"]),
+        "latency_base_ms": base.get("latency_ms", float("nan")),
+        "latency_pruned_ms": after.get("latency_ms", float("nan")),
+        "seconds_prune": pruned["provenance"]["seconds"],
+        "seconds_finetune": finetuned["provenance"]["seconds"] if finetuned else float("nan"),
+        "pruned_metrics": str(pruned_metrics),
+    }
+
+
+def collect_runs(paths: list[Path]) -> pd.DataFrame:
+    frame = pd.DataFrame([run_row(p) for p in paths], columns=COLUMNS)
+    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "seed"]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)

@@ -1,0 +1,144 @@
+"""`nnprune` command line: fetch-data | train | score | prune | finetune | evaluate | aggregate.
+
+Every step reads its inputs from paths and writes its outputs atomically into `--out`, always
+including a `metrics.json` with the resolved configuration and provenance. Bad input ends with
+one line naming the problem and the fix (exit code 2), never with a bare traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+DESCRIPTION = __doc__
+
+
+def _data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default="fashion-mnist", help="dataset name (default: fashion-mnist)")
+    group.add_argument("--data-root", default="data", help="directory holding the datasets (default: data)")
+    group.add_argument("--train-size", type=int, default=None,
+                       help="number of training images (default: all but the validation split)")
+    group.add_argument("--val-size", type=int, default=5000,
+                       help="training images held out for checkpoint selection (default: 5000)")
+    group.add_argument("--label-noise", type=float, default=0.0,
+                       help="fraction of training (and validation) labels flipped, in [0, 1)")
+    group.add_argument("--noise-kind", default="symmetric", choices=["symmetric", "pairwise"],
+                       help="symmetric: uniform over other classes; pairwise: a fixed similar class")
+    group.add_argument("--split-seed", type=int, default=0,
+                       help="seed of the validation/training split (default: 0)")
+
+
+def _train_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None:
+    group = parser.add_argument_group("optimisation")
+    group.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default: {epochs})")
+    group.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    group.add_argument("--lr", type=float, default=lr, help=f"initial SGD learning rate (default: {lr})")
+    group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    group.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (default: 5e-4)")
+    group.add_argument("--schedule", default="cosine", choices=["cosine", "step"],
+                       help="cosine annealing, or x0.1 steps at 50%% and 75%% of the epochs")
+    group.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default: 0)")
+    group.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
+    group.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (default: 0)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic kernels (matters on CUDA; CPU runs are deterministic anyway)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .criteria import CRITERIA
+
+    parser = argparse.ArgumentParser(prog="nnprune", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    fetch = sub.add_parser("fetch-data", help="put a dataset under --root (offline first)")
+    fetch.add_argument("--dataset", default="fashion-mnist")
+    fetch.add_argument("--root", default="data")
+
+    train = sub.add_parser("train", help="train an unpruned baseline",
+                           description="Train a baseline; keep the best-by-validation weights.")
+    train.add_argument("--arch", required=True, help="architecture (see nnprune.models.MODELS)")
+    train.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default: 1)")
+    _data_args(train)
+    _train_args(train, epochs=10, lr=0.1)
+    _common(train)
+    train.add_argument("--out", required=True, help="output directory (model.pt, metrics.json)")
+
+    criteria_help = "\n".join(f"  {name:16s}{c.summary}" for name, c in CRITERIA.items())
+    score = sub.add_parser("score", help="score every prunable channel of a model",
+                           description="Score every prunable channel.\n\ncriteria:\n" + criteria_help,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    score.add_argument("--model", required=True, help="model.pt of the trained baseline")
+    score.add_argument("--criterion", required=True, choices=list(CRITERIA), metavar="CRITERION",
+                       help="one of: " + ", ".join(CRITERIA))
+    score.add_argument("--score-images", type=int, default=1280,
+                       help="training images used by data-driven criteria (default: 1280)")
+    score.add_argument("--feature-point", choices=["bn", "relu"], default=None,
+                       help="where feature maps are read (default: the criterion's own)")
+    score.add_argument("--batch-size", type=int, default=128, help="scoring batch size (default: 128)")
+    _common(score)
+    score.add_argument("--out", required=True, help="output directory (scores.pt, metrics.json)")
+
+    prune = sub.add_parser("prune", help="physically remove channels by scores and a scheme")
+    prune.add_argument("--model", required=True, help="model.pt of the baseline")
+    prune.add_argument("--scores", required=True, help="scores.pt from `nnprune score`")
+    prune.add_argument("--pruning", required=True,
+                       help="uniform:<rate> | rates:<HRank string> | preset:hrank | macs:<fraction>")
+    prune.add_argument("--latency", action="store_true", help="also measure CPU/GPU latency")
+    _common(prune)
+    prune.add_argument("--out", required=True, help="output directory (model.pt, metrics.json)")
+
+    finetune = sub.add_parser("finetune", help="fine-tune a pruned model")
+    finetune.add_argument("--model", required=True, help="model.pt of the pruned model")
+    _train_args(finetune, epochs=5, lr=0.01)
+    _common(finetune)
+    finetune.add_argument("--out", required=True, help="output directory (model.pt, metrics.json)")
+
+    evaluate = sub.add_parser("evaluate", help="clean-test accuracy, MACs and params of a model")
+    evaluate.add_argument("--model", required=True)
+    _common(evaluate)
+    evaluate.add_argument("--out", default=None, help="write metrics.json here (default: print)")
+
+    aggregate = sub.add_parser("aggregate", help="gather run metrics into runs.csv")
+    aggregate.add_argument("--runs", nargs="+", required=True, help="pruned-model metrics.json files")
+    aggregate.add_argument("--out", required=True, help="runs.csv path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    try:
+        from . import steps
+        if args.command == "fetch-data":
+            from .data.fetch import fetch
+            how = fetch(args.dataset, args.root)
+            print(f"nnprune: {args.dataset} ready under {args.root} ({how})")
+            return 0
+        return getattr(steps, args.command)(args) or 0
+    except UserError as error:
+        print(f"nnprune {args.command}: error: {error.problem}\n  fix: {error.fix}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nnprune {args.command}: interrupted; completed outputs are intact", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Atomic file output and safe loading.
+
+Every file nnprune writes goes to a temporary file in the destination directory and is renamed
+into place, so an interrupted job never leaves a half-written file that looks complete.
+Checkpoints and score files load with `weights_only=True`: no code runs from a data file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .errors import UserError
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call `write(tmp_path)` then rename tmp_path to `path`. Returns `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return atomic_write(path, write)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"missing file {path}", "run the step that produces it first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error})", "delete it and rerun the step that wrote it") from None
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """Load a tensor file with `weights_only=True`; bad files raise UserError naming the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist", "run the step that produces it first")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UserError(
+            f"{what} {path} holds objects that are not plain tensors and containers; "
+            f"refusing to unpickle it, since that could run code ({str(error).splitlines()[0]})",
+            "use only files written by nnprune; delete this one and rerun the step that writes it",
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise UserError(
+            f"{what} {path} is corrupt or truncated ({str(error).splitlines()[0]})",
+            "delete it and rerun the step that writes it (Snakemake: --forcerun that rule)",
+        ) from None

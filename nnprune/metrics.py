@@ -1,0 +1,93 @@
+"""Model cost in the papers' convention, and accuracy.
+
+MACs: fvcore counts one fused multiply-add as one "flop", so its counts are MACs. Only
+convolution and linear (matmul-type) operators are summed; batch norm, pooling and element-wise
+ops are left out, as the pruning papers do (REFERENCE section 4). Counted in eval mode, batch 1,
+on the physically pruned model (masked zeros would still count).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import torch
+from torch import nn
+
+MATMUL_OPERATORS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
+
+
+def _fvcore():
+    # fvcore's package import scripts a focal loss with the deprecated torch.jit.script.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import fvcore.nn
+    return fvcore.nn
+
+
+def _analysis(model: nn.Module, input_shape: tuple[int, ...]):
+    FlopCountAnalysis = _fvcore().FlopCountAnalysis
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    analysis = FlopCountAnalysis(model, torch.zeros(1, *input_shape, device=device))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis.total()  # runs the trace once; later queries reuse it
+    model.train(was_training)
+    return analysis
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Conv + linear MACs for one input of shape `input_shape` ([C, H, W])."""
+    by_operator = _analysis(model, input_shape).by_operator()
+    return int(sum(count for op, count in by_operator.items() if op in MATMUL_OPERATORS))
+
+
+def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
+    """MACs of each Conv2d and Linear module, by module name."""
+    by_module = _analysis(model, input_shape).by_module()
+    return {name: float(by_module.get(name, 0)) for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.Linear))}
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (fvcore's parameter_count; buffers are not parameters)."""
+    return int(_fvcore().parameter_count(model)[""])
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches) -> float:
+    """Top-1 accuracy in % over an iterable of (inputs, labels)."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for inputs, labels in batches:
+        correct += (model(inputs).argmax(dim=1) == labels).sum().item()
+        total += labels.numel()
+    model.train(was_training)
+    return 100.0 * correct / max(total, 1)
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int,
+               repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of one forward pass in ms, after `warmup` passes."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    inputs = torch.randn(batch_size, *input_shape, device=device)
+    timings = []
+    for step in range(warmup + repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        model(inputs)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if step >= warmup:
+            timings.append((time.perf_counter() - start) * 1000.0)
+    model.train(was_training)
+    return float(torch.tensor(timings).median())

@@ -1,0 +1,358 @@
+"""Which channels can go, how many go, and physical removal through torch-pruning.
+
+Prunable layers and their coupling come from torch-pruning's dependency graph: a *group* is a set
+of layers whose output channels must be removed together (for a ResNet: the stem and every
+block's second conv of a stage share one residual stream; each block's first conv is a group of
+its own). The final classifier's outputs are never pruned.
+
+A group's channels are scored by combining its members' scores: each member's score vector is
+divided by its own sum (L1 normalisation), then the members are summed. Groups of one member
+keep their layer's ranking unchanged.
+
+Schemes (config key `pruning`):
+  uniform:<rate>     remove int(rate * n) channels of every group
+  rates:<string>     one rate per prunable layer in module order, HRank syntax "[0.1]+[0.6]*35";
+                     a group takes the rate of its first member in module order
+  preset:hrank       the HRank string of the architecture (REFERENCE section 3)
+  macs:<fraction>    global: remove the channels with the lowest mean-normalised scores until
+                     `fraction` of the conv+linear MACs is gone (see `allocate_macs`)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from .errors import UserError
+from .models import ZeroPadShortcut
+
+HRANK_PRESETS: dict[str, str] = {
+    "vgg16": "[0.95]+[0.5]*6+[0.9]*4+[0.8]*2",
+    "resnet56": "[0.1]+[0.60]*35+[0.0]*2+[0.6]*6+[0.4]*3+[0.1]+[0.4]+[0.1]+[0.4]+[0.1]+[0.4]+[0.1]+[0.4]",
+    "resnet110": "[0.1]+[0.40]*36+[0.40]*36+[0.4]*36",
+    "densenet40": "[0.0]+[0.1]*6+[0.7]*6+[0.0]+[0.1]*6+[0.7]*6+[0.0]+[0.1]*6+[0.7]*5+[0.0]",
+    "googlenet": "[0.10]+[0.8]*5+[0.85]+[0.8]*3",
+    "resnet50": "[0.2]+[0.8]*10+[0.8]*13+[0.55]*19+[0.45]*10",
+}
+
+MIN_KEEP = 1  # a group never loses all its channels
+
+
+class ShortcutPruner(tp.pruner.function.BasePruningFunc):
+    """torch-pruning handler for `ZeroPadShortcut`: edits its channel map. Input and output
+    channels are independent (no intra-layer coupling), like a convolution's."""
+
+    def prune_out_channels(self, layer: ZeroPadShortcut, idxs):
+        removed = {int(i) for i in idxs}
+        keep = [j for j in range(layer.out_channels) if j not in removed]
+        layer.source_index = layer.source_index[keep]
+        return layer
+
+    def prune_in_channels(self, layer: ZeroPadShortcut, idxs):
+        removed = {int(i) for i in idxs}
+        kept = [i for i in range(layer.in_channels) if i not in removed]
+        new_position = torch.full((layer.in_channels,), -1, dtype=torch.long)
+        new_position[kept] = torch.arange(len(kept))
+        source = layer.source_index
+        layer.source_index = torch.where(source >= 0, new_position[source.clamp(min=0)], source)
+        layer.in_channels = len(kept)
+        return layer
+
+    def get_out_channels(self, layer: ZeroPadShortcut) -> int:
+        return layer.out_channels
+
+    def get_in_channels(self, layer: ZeroPadShortcut) -> int:
+        return layer.in_channels
+
+
+CUSTOM_PRUNERS = {ZeroPadShortcut: ShortcutPruner()}
+PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
+
+
+@dataclass
+class Group:
+    key: str                     # name of the first member in module order
+    members: list[str]           # layers whose output channels are this group's channels
+    channels: int
+
+
+@dataclass
+class Layout:
+    """The prunable structure of a model: groups, and prunable layers in module order."""
+    groups: list[Group]
+    layers: list[str] = field(default_factory=list)
+
+    def group_of(self) -> dict[str, Group]:
+        return {member: group for group in self.groups for member in group.members}
+
+
+def classifier_name(model: nn.Module) -> str:
+    """The output layer: the last Linear (or Conv2d, if no Linear) in module order."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    names = names or [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    return names[-1]
+
+
+def dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyGraph:
+    with torch.enable_grad():
+        return tp.DependencyGraph().build_dependency(
+            model, example_input, customized_pruners=CUSTOM_PRUNERS, verbose=False)
+
+
+def layout_of(model: nn.Module, graph: tp.DependencyGraph) -> Layout:
+    names = {module: name for name, module in model.named_modules()}
+    order = {name: i for i, name in enumerate(names.values())}
+    classifier = dict(model.named_modules())[classifier_name(model)]
+    groups = []
+    for group in graph.get_all_groups(root_module_types=PRUNABLE_TYPES, ignored_layers=[classifier]):
+        members = sorted({names[dep.target.module] for dep, _ in group
+                          if isinstance(dep.target.module, PRUNABLE_TYPES)
+                          and graph.is_out_channel_pruning_fn(dep.handler)}, key=order.get)
+        root = dict(model.named_modules())[members[0]]
+        channels = root.out_channels if isinstance(root, nn.Conv2d) else root.out_features
+        groups.append(Group(members[0], members, channels))
+    groups.sort(key=lambda g: order[g.key])
+    layers = sorted((m for g in groups for m in g.members), key=order.get)
+    return Layout(groups, layers)
+
+
+def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> Layout:
+    """Layout of `model` for inputs of shape [C, H, W] (or [features])."""
+    was_training = model.training
+    model.eval()
+    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    layout = layout_of(model, dependency_graph(model, example))
+    model.train(was_training)
+    return layout
+
+
+# ---------------------------------------------------------------- schemes
+_TERM = re.compile(r"^\[\s*([0-9.eE+-]+(?:\s*,\s*[0-9.eE+-]+)*)\s*\](?:\s*\*\s*(\d+))?$")
+
+
+def parse_rates(text: str) -> list[float]:
+    """Parse an HRank compress-rate string like "[0.1]+[0.60]*35+[0.0]*2" without eval."""
+    rates: list[float] = []
+    for term in text.replace(" ", "").split("+"):
+        match = _TERM.match(term)
+        if not match:
+            raise UserError(f"cannot parse compress-rate term {term!r} in {text!r}",
+                            "write terms like [0.5] or [0.5]*3 or [0.1,0.2], joined by +")
+        values = [float(v) for v in match.group(1).split(",")]
+        rates.extend(values * int(match.group(2) or 1))
+    for position, rate in enumerate(rates):
+        if not 0.0 <= rate < 1.0:
+            raise UserError(f"compress rate {rate} at position {position} is outside [0, 1)",
+                            "every rate must be at least 0 and below 1")
+    return rates
+
+
+@dataclass(frozen=True)
+class Scheme:
+    kind: str      # uniform | rates | macs
+    value: object  # float, or list of floats for rates
+    text: str
+
+
+def parse_scheme(text: str, arch: str | None = None) -> Scheme:
+    kind, _, argument = text.partition(":")
+    if kind == "preset":
+        if argument != "hrank":
+            raise UserError(f"unknown preset {argument!r} in pruning {text!r}", "use preset:hrank")
+        if arch not in HRANK_PRESETS:
+            raise UserError(f"no HRank preset for architecture {arch!r}",
+                            f"presets exist for: {', '.join(sorted(HRANK_PRESETS))}")
+        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text)
+    if kind == "rates":
+        return Scheme("rates", parse_rates(argument), text)
+    if kind in ("uniform", "macs"):
+        try:
+            value = float(argument)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"pruning {text!r}: {kind} needs a number in [0, 1)",
+                            f"write e.g. {kind}:0.5")
+        return Scheme(kind, value, text)
+    raise UserError(f"unknown pruning scheme {text!r}",
+                    "use uniform:<rate>, rates:<HRank string>, preset:hrank or macs:<fraction>")
+
+
+def scheme_slug(text: str) -> str:
+    """A file-name-safe label for a pruning scheme string."""
+    import hashlib
+    kind, _, argument = text.partition(":")
+    if kind == "rates":
+        return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8]
+    return f"{kind}-{argument}"
+
+
+def group_scores(layout: Layout, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Combine member scores per group: each member L1-normalised, then summed."""
+    combined = {}
+    for group in layout.groups:
+        total = torch.zeros(group.channels, dtype=torch.float64)
+        for member in group.members:
+            member_scores = scores[member].double()
+            norm = member_scores.abs().sum()
+            total += member_scores / norm if norm > 0 else member_scores
+        combined[group.key] = total
+    return combined
+
+
+def _lowest(score: torch.Tensor, count: int) -> list[int]:
+    """Indices of the `count` lowest scores; ties broken by channel index (stable)."""
+    order = torch.sort(score, stable=True).indices
+    return sorted(order[:count].tolist())
+
+
+def allocate_rates(layout: Layout, scores: dict[str, torch.Tensor],
+                   layer_rates: dict[str, float]) -> dict[str, list[int]]:
+    """Removed channel indices per group, int(rate * n) lowest-scored ones."""
+    combined = group_scores(layout, scores)
+    removed = {}
+    for group in layout.groups:
+        count = min(int(layer_rates[group.key] * group.channels), group.channels - MIN_KEEP)
+        removed[group.key] = _lowest(combined[group.key], count)
+    return removed
+
+
+def allocate(layout: Layout, scores: dict[str, torch.Tensor], scheme: Scheme,
+             macs_model: "MacsModel | None" = None) -> dict[str, list[int]]:
+    """Removed channel indices per group key for `scheme`."""
+    if scheme.kind == "uniform":
+        return allocate_rates(layout, scores, {g.key: scheme.value for g in layout.groups})
+    if scheme.kind == "rates":
+        rates = scheme.value
+        if len(rates) != len(layout.layers):
+            raise UserError(
+                f"compress-rate string has {len(rates)} rates but the model has "
+                f"{len(layout.layers)} prunable layers",
+                f"give exactly {len(layout.layers)} rates, one per prunable conv in module order "
+                f"(see docs/presets.md)")
+        per_layer = dict(zip(layout.layers, rates))
+        return allocate_rates(layout, scores, {g.key: per_layer[g.key] for g in layout.groups})
+    if scheme.kind == "macs":
+        if macs_model is None:
+            raise ValueError("macs: allocation needs a MacsModel")
+        return allocate_macs(layout, scores, scheme.value, macs_model)
+    raise ValueError(scheme.kind)
+
+
+# ---------------------------------------------------------------- MACs model for global allocation
+@dataclass
+class MacsModel:
+    """Conv/linear MACs as a function of how many channels each group keeps.
+
+    For each prunable-or-affected layer: base MACs, its output group (or None) and, per group,
+    how many of its input channels that group's channels feed (`inputs[layer][group]`)."""
+    base: dict[str, float]
+    out_group: dict[str, str | None]
+    in_channels: dict[str, int]
+    out_channels: dict[str, int]
+    inputs: dict[str, dict[str, int]]
+
+    def macs(self, removed_count: dict[str, int], channels: dict[str, int]) -> float:
+        total = 0.0
+        for layer, base in self.base.items():
+            group = self.out_group[layer]
+            out_keep = 1.0 - (removed_count.get(group, 0) / channels[group] if group else 0.0)
+            in_removed = sum(removed_count.get(g, 0) / channels[g] * share
+                             for g, share in self.inputs[layer].items())
+            total += base * out_keep * (1.0 - in_removed / self.in_channels[layer])
+        return total
+
+
+def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Layout) -> MacsModel:
+    from .metrics import layer_macs
+
+    per_layer = layer_macs(model, input_shape)
+    modules = dict(model.named_modules())
+    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    model.eval()
+    graph = dependency_graph(model, example)
+    names = {module: name for name, module in model.named_modules()}
+    out_group = {name: None for name in per_layer}
+    inputs: dict[str, dict[str, int]] = {name: {} for name in per_layer}
+    for group in layout.groups:
+        root = modules[group.key]
+        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
+        full = graph.get_pruning_group(root, fn, list(range(group.channels)))
+        for dep, idxs in full:
+            name = names.get(dep.target.module)
+            if name not in per_layer:
+                continue
+            if graph.is_out_channel_pruning_fn(dep.handler):
+                out_group[name] = group.key
+            else:
+                inputs[name][group.key] = inputs[name].get(group.key, 0) + len(idxs)
+    def channels(name: str, attr_conv: str, attr_linear: str) -> int:
+        module = modules[name]
+        return getattr(module, attr_conv if isinstance(module, nn.Conv2d) else attr_linear)
+    return MacsModel(per_layer, out_group,
+                     {n: channels(n, "in_channels", "in_features") for n in per_layer},
+                     {n: channels(n, "out_channels", "out_features") for n in per_layer}, inputs)
+
+
+def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: float,
+                  macs_model: MacsModel) -> dict[str, list[int]]:
+    """Global allocation: channels are ranked by score / (mean score of their group) across the
+    whole model and removed lowest first (each group keeps at least one channel) until at least
+    `fraction` of the base MACs is removed. Bisection over the number of removed channels."""
+    combined = group_scores(layout, scores)
+    channels = {g.key: g.channels for g in layout.groups}
+    entries = []
+    for group in layout.groups:
+        normalised = combined[group.key] / combined[group.key].abs().mean().clamp(min=1e-12)
+        order = torch.sort(normalised, stable=True)
+        for rank, (value, index) in enumerate(zip(order.values.tolist(), order.indices.tolist())):
+            if rank < group.channels - MIN_KEEP:
+                entries.append((value, group.key, index))
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    base = macs_model.macs({}, channels)
+
+    def counts(prefix: int) -> dict[str, int]:
+        removed: dict[str, int] = {}
+        for _, key, _ in entries[:prefix]:
+            removed[key] = removed.get(key, 0) + 1
+        return removed
+
+    low, high = 0, len(entries)
+    if 1.0 - macs_model.macs(counts(high), channels) / base < fraction:
+        raise UserError(f"macs:{fraction} cannot be reached: removing all but {MIN_KEEP} channel(s) "
+                        f"per group removes only {1 - macs_model.macs(counts(high), channels) / base:.1%}",
+                        "choose a smaller MACs fraction")
+    while low < high:
+        middle = (low + high) // 2
+        if 1.0 - macs_model.macs(counts(middle), channels) / base >= fraction:
+            high = middle
+        else:
+            low = middle + 1
+    removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
+    for _, key, index in entries[:low]:
+        removed[key].append(index)
+    return {key: sorted(value) for key, value in removed.items()}
+
+
+# ---------------------------------------------------------------- physical removal
+def apply_removal(model: nn.Module, input_shape: tuple[int, ...],
+                  removed: dict[str, list[int]]) -> nn.Module:
+    """Physically remove channels (in place) with torch-pruning. `removed` maps group key ->
+    channel indices in the unpruned model. Returns the model."""
+    modules = dict(model.named_modules())
+    was_training = model.training
+    model.eval()
+    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    graph = dependency_graph(model, example)
+    for key, indices in removed.items():
+        if not indices:
+            continue
+        root = modules[key]
+        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
+        group = graph.get_pruning_group(root, fn, list(indices))
+        group.prune()
+    model.train(was_training)
+    return model

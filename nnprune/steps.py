@@ -1,0 +1,238 @@
+"""The pipeline steps behind the CLI: each reads paths, writes `--out/` atomically."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from . import data as data_module
+from .checkpoint import load_model, save_model
+from .device import resolve_device, seed_everything
+from .errors import UserError
+from .io import load_torch, read_json, save_torch, write_json
+from .metrics import accuracy, count_macs, count_params, latency_ms
+from .provenance import provenance
+from .train import TrainConfig, fit
+
+DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "label_noise", "noise_kind",
+             "seed", "split_seed")
+SCORES_FORMAT = "nnprune-scores-v1"
+
+
+class Step:
+    """Shared bookkeeping: device, seed, start time, and the metrics.json writer."""
+
+    def __init__(self, name: str, args: argparse.Namespace):
+        self.name, self.args = name, args
+        self.out = Path(args.out) if getattr(args, "out", None) else None
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.clock = time.perf_counter()
+        self.device = resolve_device(args.device)
+        seed_everything(args.seed, args.deterministic)
+
+    def log(self, message: str) -> None:
+        print(f"[{self.name}] {message}", flush=True)
+
+    def finish(self, results: dict, extra_config: dict | None = None) -> dict:
+        config = {k: v for k, v in vars(self.args).items() if k != "func"}
+        config.update(extra_config or {})
+        record = {"step": self.name, "config": config, "results": results,
+                  "provenance": provenance(self.device, self.started, time.perf_counter() - self.clock)}
+        if self.out is not None:
+            write_json(self.out / "metrics.json", record)
+        else:
+            import json
+            print(json.dumps(record, indent=2, default=str))
+        return record
+
+
+def _bundle(data_config: dict) -> data_module.DataBundle:
+    return data_module.prepare(
+        data_config["dataset"], data_config["data_root"], train_size=data_config["train_size"],
+        val_size=data_config["val_size"], label_noise=data_config["label_noise"],
+        noise_kind=data_config["noise_kind"], seed=data_config["seed"],
+        split_seed=data_config["split_seed"])
+
+
+def _check_fits(arch: str, spec, in_channels: int) -> None:
+    if spec.channels != in_channels:
+        raise UserError(f"model {arch} takes {in_channels}-channel input but {spec.name} images "
+                        f"have {spec.channels}",
+                        f"build the model with in_channels={spec.channels} (nnprune does this "
+                        f"for new baselines) or use a dataset with {in_channels} channels")
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       momentum=args.momentum, weight_decay=args.weight_decay,
+                       schedule=args.schedule, label_smoothing=args.label_smoothing,
+                       amp=args.amp, channels_last=args.channels_last)
+
+
+def train(args: argparse.Namespace) -> int:
+    from .models import build
+
+    step = Step("train", args)
+    data_config = {k: getattr(args, k) for k in DATA_KEYS}
+    bundle = _bundle(data_config)
+    spec = bundle.spec
+    build_args = {"num_classes": spec.num_classes, "in_channels": spec.channels, "width": args.width}
+    model = build(args.arch, **build_args)
+    config = _train_config(args)
+    step.log(f"{args.arch} (width {args.width}) on {spec.name}: {bundle.train_labels.numel()} train, "
+             f"{bundle.val_labels.numel()} val images, label noise {args.label_noise} "
+             f"({bundle.flipped_train.numel()} flipped), device {step.device}")
+    train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
+                                   device=step.device, channels_last=config.channels_last)
+    val_batches = bundle.batches("val", 512, device=step.device)
+    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
+    input_shape = (spec.channels, spec.image_size, spec.image_size)
+    test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
+    model.cpu()
+    results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
+               "macs": count_macs(model, input_shape), "params": count_params(model),
+               "train": summary, "train_images": bundle.train_labels.numel(),
+               "flipped_train": bundle.flipped_train.numel()}
+    write_json(step.out / "flipped_labels.json",
+               {"train_indices": bundle.flipped_train.tolist(), "val_indices": bundle.flipped_val.tolist(),
+                "note": "indices into the training subset / validation split of this run"})
+    save_model(step.out / "model.pt", model, args.arch, build_args, input_shape,
+               data=data_config, train=asdict(config), acc_test=test_acc)
+    step.log(f"test accuracy {test_acc:.2f}%")
+    step.finish(results)
+    return 0
+
+
+def _model_and_data(path: str) -> tuple[torch.nn.Module, dict, data_module.DataBundle]:
+    model, meta = load_model(path)
+    bundle = _bundle(meta["data"])
+    _check_fits(meta["arch"], bundle.spec, meta["build_args"]["in_channels"])
+    return model, meta, bundle
+
+
+def score(args: argparse.Namespace) -> int:
+    from .criteria import CRITERIA
+    from .pruning import model_layout
+    from .scoring import score_model
+
+    step = Step("score", args)
+    model, meta, bundle = _model_and_data(args.model)
+    criterion = CRITERIA[args.criterion]
+    available = bundle.train_labels.numel()
+    if criterion.data_driven and not 1 <= args.score_images <= available:
+        raise UserError(f"score_images {args.score_images} is larger than the {available} training "
+                        f"images of this baseline", f"use at most {available} score images")
+    layout = model_layout(model, tuple(meta["input_shape"]))
+    model.to(step.device)
+    batches = bundle.batches("train", args.batch_size, train=False, device=step.device)
+    batches.shuffle = True
+    batches.generator.manual_seed(args.seed)
+    last_report = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last_report[0] > 5 or done >= total:
+            last_report[0] = now
+            step.log(f"scored {done}/{total} images")
+
+    scores, used = score_model(model, layout.layers, args.criterion, batches=batches,
+                               limit=args.score_images, seed=args.seed,
+                               feature_point=args.feature_point, progress=progress)
+    save_torch(step.out / "scores.pt", {
+        "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": args.criterion,
+        "layers": layout.layers, "scores": scores, "score_images": used,
+        "channels": {name: int(s.numel()) for name, s in scores.items()}})
+    step.finish({"score_images_used": used, "layers": len(layout.layers),
+                 "seconds": round(time.perf_counter() - step.clock, 3)})
+    return 0
+
+
+def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int]) -> dict:
+    record = load_torch(path, "scores file")
+    if not isinstance(record, dict) or record.get("format") != SCORES_FORMAT:
+        raise UserError(f"{path} is not an nnprune scores file", "pass scores.pt from `nnprune score`")
+    if record["arch"] != arch or record["layers"] != layers or record["channels"] != channels:
+        raise UserError(f"scores file {path} was computed for architecture {record['arch']} with "
+                        f"{len(record['layers'])} prunable layers, but the model is {arch} with "
+                        f"{len(layers)}", "score this model with `nnprune score` and pass that file")
+    return record
+
+
+def prune(args: argparse.Namespace) -> int:
+    from .pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
+
+    step = Step("prune", args)
+    model, meta, bundle = _model_and_data(args.model)
+    input_shape = tuple(meta["input_shape"])
+    if meta["removed"]:
+        raise UserError(f"{args.model} is already pruned", "prune the unpruned baseline's model.pt")
+    layout = model_layout(model, input_shape)
+    modules = dict(model.named_modules())
+    channels = {n: int(modules[n].weight.shape[0]) for n in layout.layers}
+    record = load_scores(args.scores, meta["arch"], layout.layers, channels)
+    scheme = parse_scheme(args.pruning, meta["arch"])
+    macs_model = build_macs_model(model, input_shape, layout) if scheme.kind == "macs" else None
+    removed = allocate(layout, record["scores"], scheme, macs_model)
+    test = bundle.batches("test", 512, device=step.device)
+    base = {"macs": count_macs(model, input_shape), "params": count_params(model)}
+    base["acc"] = accuracy(model.to(step.device), test)
+    if args.latency:
+        base["latency_ms"] = latency_ms(model, input_shape, 64)
+    apply_removal(model.cpu(), input_shape, removed)
+    pruned = {"macs": count_macs(model, input_shape), "params": count_params(model)}
+    pruned["acc"] = accuracy(model.to(step.device), test)
+    if args.latency:
+        pruned["latency_ms"] = latency_ms(model, input_shape, 64)
+    save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"], input_shape,
+               removed, data=meta["data"], train=meta["train"], pruning=args.pruning,
+               criterion=record["criterion"], score_images=record["score_images"])
+    step.log(f"{args.pruning} by {record['criterion']}: MACs {base['macs']:,} -> {pruned['macs']:,}, "
+             f"accuracy {base['acc']:.2f}% -> {pruned['acc']:.2f}%")
+    step.finish({"base": base, "pruned": pruned, "criterion": record["criterion"],
+                 "score_images": record["score_images"],
+                 "removed_channels": {k: len(v) for k, v in removed.items()},
+                 "kept_channels": {g.key: g.channels - len(removed[g.key]) for g in layout.groups}},
+                {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]})
+    return 0
+
+
+def finetune(args: argparse.Namespace) -> int:
+    step = Step("finetune", args)
+    model, meta, bundle = _model_and_data(args.model)
+    config = _train_config(args)
+    train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
+                                   device=step.device, channels_last=config.channels_last)
+    val_batches = bundle.batches("val", 512, device=step.device)
+    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
+    test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
+    save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
+               tuple(meta["input_shape"]), meta["removed"],
+               **{k: v for k, v in meta.items() if k not in ("format", "arch", "build_args",
+                                                           "input_shape", "removed")})
+    step.log(f"test accuracy after fine-tuning {test_acc:.2f}%")
+    step.finish({"acc_test": test_acc, "acc_val": summary["best_val_acc"], "train": summary})
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    step = Step("evaluate", args)
+    model, meta, bundle = _model_and_data(args.model)
+    input_shape = tuple(meta["input_shape"])
+    results = {"macs": count_macs(model, input_shape), "params": count_params(model),
+               "acc_test": accuracy(model.to(step.device), bundle.batches("test", 512, device=step.device))}
+    step.finish(results)
+    return 0
+
+
+def aggregate(args: argparse.Namespace) -> int:
+    from .aggregate import collect_runs
+    from .io import write_text
+
+    frame = collect_runs([Path(p) for p in args.runs])
+    write_text(args.out, frame.to_csv(index=False))
+    print(f"[aggregate] {len(frame)} runs -> {args.out}")
+    return 0

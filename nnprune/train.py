@@ -1,0 +1,141 @@
+"""Training and fine-tuning: SGD with momentum, cosine or step schedule, best-by-validation.
+
+The loop is deliberately plain. Each epoch ends with an atomically written resume state
+(`last.pt`: model, optimiser, scheduler, RNG states, epoch, best so far), so a killed job
+restarted with the same command continues from the last complete epoch and, on the CPU, reaches
+bit-identical weights.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .io import load_torch, save_torch
+from .metrics import accuracy
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"          # cosine | step (x0.1 at 50% and 75% of the epochs)
+    label_smoothing: float = 0.0
+    amp: bool = False                 # autocast (bf16 on CPU, fp16 on CUDA)
+    channels_last: bool = False
+
+    def validate(self) -> None:
+        if self.schedule not in ("cosine", "step"):
+            raise UserError(f"unknown schedule {self.schedule!r}", "use cosine or step")
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise UserError("epochs must be >= 0, batch_size >= 1 and lr > 0",
+                            f"got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
+    milestones = [max(1, int(config.epochs * 0.5)), max(1, int(config.epochs * 0.75))]
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resume_path: Path,
+        device: torch.device, log: Callable[[str], None] = print) -> dict:
+    """Train `model` in place; at the end it holds the best-by-validation weights.
+
+    Returns a summary: epochs run, best epoch, best validation accuracy (%), per-epoch history,
+    train time (s) and images/s. `resume_path` holds the per-epoch resume state.
+    """
+    config.validate()
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=False)
+    scheduler = make_scheduler(optimizer, config)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
+    best_state = copy.deepcopy(model.state_dict())
+    if resume_path.exists():
+        state = load_torch(resume_path, "resume state")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        train_batches.generator.set_state(state["batch_rng"])
+        _set_rng_state(state["rng"])
+        start_epoch, best_acc, best_epoch = state["epoch"], state["best_acc"], state["best_epoch"]
+        best_state, history = state["best_model"], state["history"]
+        log(f"resumed from {resume_path} at epoch {start_epoch}/{config.epochs}")
+    autocast_device = "cuda" if device.type == "cuda" else "cpu"
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    train_seconds, images_seen = 0.0, 0
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        batches = 0
+        for inputs, labels in train_batches:
+            with torch.autocast(autocast_device, dtype=amp_dtype, enabled=config.amp):
+                loss = loss_fn(model(inputs), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach()
+            batches += 1
+            images_seen += labels.numel()
+        mean_loss = (loss_sum / max(batches, 1)).item()   # one sync per epoch
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLoss(
+                f"training loss became {mean_loss} in epoch {epoch + 1}; the last good state "
+                f"(epoch {epoch}) is kept in {resume_path}",
+                "lower the learning rate (lr) or disable amp, then rerun the same command")
+        scheduler.step()
+        train_seconds += time.perf_counter() - started
+        val_acc = accuracy(model, val_batches)
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        history.append({"epoch": epoch + 1, "loss": mean_loss, "val_acc": val_acc,
+                        "lr": optimizer.param_groups[0]["lr"]})
+        log(f"epoch {epoch + 1}/{config.epochs} loss {mean_loss:.4f} val {val_acc:.2f}% "
+            f"({time.perf_counter() - started:.1f}s)")
+        save_torch(resume_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "batch_rng": train_batches.generator.get_state(),
+            "rng": _rng_state(), "epoch": epoch + 1, "best_acc": best_acc,
+            "best_epoch": best_epoch, "best_model": best_state, "history": history,
+            "config": asdict(config)})
+    if config.epochs > 0:
+        model.load_state_dict(best_state)
+    return {"epochs": config.epochs, "best_epoch": best_epoch, "best_val_acc": best_acc,
+            "history": history, "train_seconds": train_seconds,
+            "images_per_second": images_seen / train_seconds if train_seconds else None}

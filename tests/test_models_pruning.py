@@ -1,0 +1,90 @@
+import pytest
+import torch
+from torch import nn
+
+from nnprune.errors import UserError
+from nnprune.metrics import count_macs, count_params
+from nnprune.models import build
+from nnprune.pruning import (allocate, apply_removal, build_macs_model, model_layout, parse_rates,
+                             parse_scheme)
+from nnprune.scoring import score_model
+
+
+def test_resnet56_counts_match_published_baseline():
+    model = build("resnet56")
+    macs, params = count_macs(model, (3, 32, 32)), count_params(model)
+    assert abs(macs - 125.49e6) / 125.49e6 < 0.001, macs
+    assert abs(params - 0.85e6) / 0.85e6 < 0.01, params
+    assert params == 853_018
+
+
+def test_resnet20_layout_groups_residual_streams():
+    layout = model_layout(build("resnet20", width=1.0), (3, 32, 32))
+    assert len(layout.layers) == 19            # stem + 9 blocks x 2 convs
+    assert len(layout.groups) == 12            # 3 residual streams + 9 inner convs
+    stream = layout.groups[0]
+    assert stream.members == ["conv1", "layer1.0.conv2", "layer1.1.conv2", "layer1.2.conv2"]
+
+
+def test_pruned_resnet20_channel_counts_and_forward():
+    model = build("resnet20", width=1.0, in_channels=1).eval()
+    layout = model_layout(model, (1, 28, 28))
+    scores, _ = score_model(model, layout.layers, "l1")
+    removed = allocate(layout, scores, parse_scheme("uniform:0.5"))
+    apply_removal(model, (1, 28, 28), removed)
+    assert model.conv1.out_channels == 8
+    assert model.layer1[0].conv1.out_channels == 8 and model.layer1[0].conv2.in_channels == 8
+    assert model.layer2[0].conv1.in_channels == 8 and model.layer2[0].conv2.out_channels == 16
+    assert model.layer3[2].conv2.out_channels == 32 and model.fc.in_features == 32
+    assert model.layer3[0].shortcut.in_channels == 16
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    # The l1-lowest half of an inner conv was removed, the highest half kept.
+    assert removed["layer1.1.conv1"] == sorted(torch.argsort(scores["layer1.1.conv1"])[:8].tolist())
+
+
+def test_removing_inner_channels_equals_zeroing_them():
+    """Physically removing an inner conv's channels computes what zeroing its BN output does."""
+    torch.manual_seed(0)
+    model = build("resnet20", width=0.5, in_channels=1).eval()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(4, 1, 28, 28)
+    removed = {"layer2.1.conv1": [0, 3, 5, 9], "layer1.0.conv1": [1, 2]}
+    with torch.no_grad():
+        for key, idx in removed.items():
+            bn = dict(model.named_modules())[key.replace("conv1", "bn1")]
+            bn.weight[idx] = 0
+            bn.bias[idx] = 0
+        expected = model(x)
+    apply_removal(model, (1, 28, 28), removed)
+    torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_macs_scheme_reaches_target_and_model_agrees_with_fvcore():
+    model = build("resnet20", width=0.5).eval()
+    layout = model_layout(model, (3, 32, 32))
+    scores, _ = score_model(model, layout.layers, "random", seed=0)
+    macs_model = build_macs_model(model, (3, 32, 32), layout)
+    removed = allocate(layout, scores, parse_scheme("macs:0.4"), macs_model)
+    base = count_macs(model, (3, 32, 32))
+    predicted = macs_model.macs({k: len(v) for k, v in removed.items()},
+                                {g.key: g.channels for g in layout.groups})
+    apply_removal(model, (3, 32, 32), removed)
+    measured = count_macs(model, (3, 32, 32))
+    assert abs(predicted - measured) <= 1
+    assert 0.40 <= 1 - measured / base < 0.43
+
+
+def test_rate_strings_parse_without_eval_and_check_length():
+    assert parse_rates("[0.1]+[0.60]*3+[0.0]*2") == [0.1, 0.6, 0.6, 0.6, 0.0, 0.0]
+    with pytest.raises(UserError, match="outside"):
+        parse_rates("[1.5]")
+    with pytest.raises(UserError, match="parse"):
+        parse_rates("__import__('os')")
+    model = build("resnet20", width=0.25)
+    layout = model_layout(model, (3, 32, 32))
+    scores, _ = score_model(model, layout.layers, "l1")
+    with pytest.raises(UserError, match="has 3 rates but the model has 19"):
+        allocate(layout, scores, parse_scheme("rates:[0.5]*3"))
