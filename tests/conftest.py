@@ -31,3 +31,27 @@ def snakemake_bin() -> str:
     path = shutil.which("snakemake")
     require(path is not None, "snakemake is not on PATH; run `make setup` and use `make test`")
     return path
+
+
+def run_snakemake(snakemake_bin: str, workdir: Path, data_root: Path, *extra: str,
+                  configfile: Path = REPO / "config" / "smoke.yaml", timeout: int = 900):
+    """Run the real workflow in `workdir` (outputs under workdir/results/)."""
+    import subprocess
+
+    cmd = [snakemake_bin, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile), "--config", f"data_root={data_root}", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_local(tmp_path_factory, snakemake_bin, fashion_root):
+    """One local run of config/smoke.yaml for the whole session: (workdir, seconds)."""
+    import time
+
+    workdir = tmp_path_factory.mktemp("smoke-local")
+    started = time.perf_counter()
+    result = run_snakemake(snakemake_bin, workdir, fashion_root, "--cores", "2")
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr[-4000:]
+    print(f"smoke workflow (local): {seconds:.1f} s")
+    return workdir, seconds
