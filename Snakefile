@@ -15,4 +15,5 @@ include: "workflow/rules/aggregate.smk"
 rule all:
     input:
         f"{OUT}/runs.csv",
+        rules.report_tables_figures.output,
     default_target: True

@@ -44,3 +44,46 @@ def collect_runs(paths: list[Path]) -> pd.DataFrame:
     frame = pd.DataFrame([run_row(p) for p in paths], columns=COLUMNS)
     keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "seed"]
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.DataFrame:
+    """Per (baseline, criterion, score_images, layer): Spearman correlation of the layer's channel
+    scores with those from the largest score_images of the same baseline and criterion, and the
+    Jaccard overlap of the kept channels (top `keep_fraction` of each layer by score).
+    Spearman is NaN where a layer's scores are constant (e.g. every map full rank)."""
+    import torch
+    from scipy.stats import spearmanr
+
+    from .io import load_torch
+
+    entries = []
+    for path in score_paths:
+        record = load_torch(path, "scores file")
+        if record["score_images"] == 0:
+            continue
+        entries.append((path.parent.parent.name, record["criterion"], record["score_images"], record))
+    rows = []
+    largest: dict[tuple[str, str], tuple[int, dict]] = {}
+    for base, criterion, size, record in entries:
+        if (base, criterion) not in largest or size > largest[(base, criterion)][0]:
+            largest[(base, criterion)] = (size, record)
+    for base, criterion, size, record in entries:
+        reference_size, reference = largest[(base, criterion)]
+        for layer, scores in record["scores"].items():
+            ref = reference["scores"][layer]
+            keep = max(1, int(round(keep_fraction * scores.numel())))
+            kept = set(torch.argsort(scores, descending=True, stable=True)[:keep].tolist())
+            kept_ref = set(torch.argsort(ref, descending=True, stable=True)[:keep].tolist())
+            constant = bool(scores.std() == 0 or ref.std() == 0)
+            rho = float("nan") if constant else float(spearmanr(scores.numpy(), ref.numpy())[0])
+            rows.append({"baseline": base, "criterion": criterion, "score_images": size,
+                         "reference_score_images": reference_size, "layer": layer,
+                         "spearman": rho, "jaccard": len(kept & kept_ref) / len(kept | kept_ref)})
+    columns = ["baseline", "criterion", "score_images", "reference_score_images", "layer",
+               "spearman", "jaccard"]
+    frame = pd.DataFrame(rows, columns=columns)
+    if len(frame):
+        meta = frame.baseline.str.extract(r"__ln(?P<label_noise>[0-9.]+)__s(?P<seed>\d+)$")
+        frame["label_noise"] = meta.label_noise.astype(float)
+        frame["seed"] = meta.seed.astype(int)
+    return frame.sort_values(["criterion", "score_images", "baseline", "layer"], kind="stable")

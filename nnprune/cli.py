@@ -83,15 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Score every prunable channel.\n\ncriteria:\n" + criteria_help,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     score.add_argument("--model", required=True, help="model.pt of the trained baseline")
-    score.add_argument("--criterion", required=True, choices=list(CRITERIA), metavar="CRITERION",
-                       help="one of: " + ", ".join(CRITERIA))
-    score.add_argument("--score-images", type=int, default=1280,
-                       help="training images used by data-driven criteria (default: 1280)")
+    score.add_argument("--criterion", required=True, metavar="NAME[,NAME...]",
+                       help="one or more criteria, comma-separated (listed above)")
+    score.add_argument("--score-images", default="1280", metavar="N[,N...]",
+                       help="training images used by data-driven criteria; several sizes, "
+                            "comma-separated, are scored in one pass (default: 1280)")
     score.add_argument("--feature-point", choices=["bn", "relu"], default=None,
                        help="where feature maps are read (default: the criterion's own)")
     score.add_argument("--batch-size", type=int, default=128, help="scoring batch size (default: 128)")
     _common(score)
-    score.add_argument("--out", required=True, help="output directory (scores.pt, metrics.json)")
+    score.add_argument("--out", required=True,
+                       help="output directory; gets {criterion}_si{n}/scores.pt and metrics.json")
 
     prune = sub.add_parser("prune", help="physically remove channels by scores and a scheme")
     prune.add_argument("--model", required=True, help="model.pt of the baseline")
@@ -113,9 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
     evaluate.add_argument("--out", default=None, help="write metrics.json here (default: print)")
 
-    aggregate = sub.add_parser("aggregate", help="gather run metrics into runs.csv")
+    aggregate = sub.add_parser("aggregate", help="gather run metrics into runs.csv and stability.csv")
     aggregate.add_argument("--runs", nargs="+", required=True, help="pruned-model metrics.json files")
-    aggregate.add_argument("--out", required=True, help="runs.csv path")
+    aggregate.add_argument("--scores", nargs="*", default=[], help="scores.pt files (stability analysis)")
+    aggregate.add_argument("--out", required=True, help="study directory for runs.csv and stability.csv")
+
+    report = sub.add_parser("report", help="tables and figures from runs.csv and stability.csv")
+    report.add_argument("--study-dir", required=True, help="results/{study}")
+    report.add_argument("--main-pruning", default=None, help="main pruning level (default: first)")
+    report.add_argument("--main-score-images", type=int, default=None,
+                        help="main score_images (default: the largest)")
     return parser
 
 

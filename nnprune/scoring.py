@@ -61,60 +61,84 @@ def score_random(layers: list[str], channels: dict[str, int], seed: int) -> dict
             for name in layers}
 
 
-def score_features(model: nn.Module, layers: list[str], criterion: Criterion,
-                   batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int,
-                   feature_point: str | None = None, progress=None) -> tuple[dict[str, torch.Tensor], int]:
-    """Run up to `limit` images through `model` and return (scores per layer, images used)."""
-    point = feature_point or criterion.feature_point
+def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion],
+                   batches: Iterable[tuple[torch.Tensor, torch.Tensor]], sizes: list[int],
+                   feature_point: str | None = None,
+                   progress=None) -> dict[tuple[str, int], dict[str, torch.Tensor]]:
+    """Scores of every criterion after each number of images in `sizes`, from one pass.
+
+    The images are taken in the order `batches` yields them, so the first 32 images are also
+    the first 32 of 2,048: smaller score sets are prefixes of larger ones. Returns
+    {(criterion name, size): {layer: Tensor[C]}}.
+    """
+    sizes = sorted(set(sizes))
     modules = dict(model.named_modules())
     first_inputs = next(iter(batches))[0][:1]
     readers = feature_modules(model, layers, first_inputs)
-    totals: dict[str, torch.Tensor] = {}
+    totals: dict[tuple[str, str], torch.Tensor] = {}
     captured: dict[str, torch.Tensor] = {}
-    needs_grad = criterion.source == "gradients"
+    needs_grad = any(c.source == "gradients" for c in criteria)
+    points = {c.name: feature_point or c.feature_point for c in criteria}
 
-    def transform(output: torch.Tensor) -> torch.Tensor:
-        return torch.relu(output) if point == "relu" else output
+    def accumulate(layer: str, output: torch.Tensor, grad: torch.Tensor | None) -> None:
+        """Forward pass (grad None): feature criteria. Backward: gradient criteria only."""
+        relu = torch.relu(output) if "relu" in points.values() else None
+        for criterion in criteria:
+            if (criterion.source == "gradients") != (grad is not None):
+                continue
+            features = relu if points[criterion.name] == "relu" else output
+            # relu(x) * dL/dx equals relu(x) * dL/d relu(x): where x <= 0 both are zero.
+            stat = criterion.batch_stat(features, grad) if grad is not None else criterion.batch_stat(features)
+            key = (criterion.name, layer)
+            totals[key] = totals[key] + stat if key in totals else stat
 
     def hook(layer):
         def fn(module, inputs, output):
-            features = transform(output)
             if needs_grad:
-                features.retain_grad()
-                captured[layer] = features
-            else:
-                stat = criterion.batch_stat(features)
-                totals[layer] = totals[layer] + stat if layer in totals else stat
+                output.retain_grad()
+                captured[layer] = output
+            accumulate(layer, output.detach(), None)
         return fn
 
     handles = [modules[readers[layer]].register_forward_hook(hook(layer)) for layer in layers]
     model.eval()
-    used = 0
+    results: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+    used, target = 0, sizes[-1]
     try:
         for inputs, labels in batches:
-            if used >= limit:
+            while inputs.shape[0] and used < target:
+                next_size = next(size for size in sizes if size > used)
+                take = min(inputs.shape[0], next_size - used)
+                chunk, chunk_labels = inputs[:take], labels[:take]
+                inputs, labels = inputs[take:], labels[take:]
+                if needs_grad:
+                    model.zero_grad(set_to_none=True)
+                    with torch.enable_grad():
+                        loss = nn.functional.cross_entropy(model(chunk), chunk_labels, reduction="sum")
+                        loss.backward()
+                    for layer, output in captured.items():
+                        accumulate(layer, output.detach(), output.grad)
+                    captured.clear()
+                else:
+                    with torch.no_grad():
+                        model(chunk)
+                used += take
+                if used in sizes:
+                    for criterion in criteria:
+                        results[(criterion.name, used)] = {
+                            layer: criterion.finalize(totals[(criterion.name, layer)], used).cpu()
+                            for layer in layers}
+                if progress is not None:
+                    progress(used, target)
+            if used >= target:
                 break
-            inputs, labels = inputs[: limit - used], labels[: limit - used]
-            if needs_grad:
-                model.zero_grad(set_to_none=True)
-                with torch.enable_grad():
-                    loss = nn.functional.cross_entropy(model(inputs), labels, reduction="sum")
-                    loss.backward()
-                for layer, features in captured.items():
-                    stat = criterion.batch_stat(features, features.grad)
-                    totals[layer] = totals[layer] + stat if layer in totals else stat
-                captured.clear()
-            else:
-                with torch.no_grad():
-                    model(inputs)
-            used += labels.numel()
-            if progress is not None:
-                progress(used, limit)
     finally:
         for handle in handles:
             handle.remove()
         model.zero_grad(set_to_none=True)
-    return {layer: criterion.finalize(totals[layer], used).cpu() for layer in layers}, used
+    if used < target:
+        raise ValueError(f"only {used} scoring images available, {target} requested")
+    return results
 
 
 def score_model(model: nn.Module, layers: list[str], criterion_name: str, *, batches=None,
@@ -128,4 +152,5 @@ def score_model(model: nn.Module, layers: list[str], criterion_name: str, *, bat
     if criterion.source == "seed":
         channels = {n: modules[n].weight.shape[0] for n in layers}
         return score_random(layers, channels, seed), 0
-    return score_features(model, layers, criterion, batches, limit, feature_point, progress)
+    results = score_features(model, layers, [criterion], batches, [limit], feature_point, progress)
+    return results[(criterion_name, limit)], limit

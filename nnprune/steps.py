@@ -37,11 +37,13 @@ class Step:
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
 
-    def finish(self, results: dict, extra_config: dict | None = None) -> dict:
+    def finish(self, results: dict, extra_config: dict | None = None, write: bool = True) -> dict:
         config = {k: v for k, v in vars(self.args).items() if k != "func"}
         config.update(extra_config or {})
         record = {"step": self.name, "config": config, "results": results,
                   "provenance": provenance(self.device, self.started, time.perf_counter() - self.clock)}
+        if not write:
+            return record
         if self.out is not None:
             write_json(self.out / "metrics.json", record)
         else:
@@ -115,40 +117,75 @@ def _model_and_data(path: str) -> tuple[torch.nn.Module, dict, data_module.DataB
 
 
 def score(args: argparse.Namespace) -> int:
+    """Score with each criterion in --criterion (comma list) after each --score-images size;
+    writes OUT/{criterion}_si{n}/scores.pt and metrics.json (n = 0 for data-free criteria)."""
     from .criteria import CRITERIA
     from .pruning import model_layout
-    from .scoring import score_model
+    from .scoring import score_features, score_model
 
     step = Step("score", args)
+    names = [n for n in args.criterion.split(",") if n]
+    for name in names:
+        if name not in CRITERIA:
+            raise UserError(f"unknown criterion {name!r}", f"use criteria from: {', '.join(CRITERIA)}")
+    sizes = sorted({int(n) for n in str(args.score_images).split(",") if n})
     model, meta, bundle = _model_and_data(args.model)
-    criterion = CRITERIA[args.criterion]
-    available = bundle.train_labels.numel()
-    if criterion.data_driven and not 1 <= args.score_images <= available:
-        raise UserError(f"score_images {args.score_images} is larger than the {available} training "
-                        f"images of this baseline", f"use at most {available} score images")
     layout = model_layout(model, tuple(meta["input_shape"]))
+    available = bundle.train_labels.numel()
+    data_driven = [CRITERIA[n] for n in names if CRITERIA[n].data_driven]
+    if data_driven and (not sizes or sizes[0] < 1 or sizes[-1] > available):
+        raise UserError(f"score_images {sizes} must be between 1 and the {available} training "
+                        f"images of this baseline", f"use at most {available} score images")
     model.to(step.device)
-    batches = bundle.batches("train", args.batch_size, train=False, device=step.device)
-    batches.shuffle = True
-    batches.generator.manual_seed(args.seed)
-    last_report = [0.0]
-
-    def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last_report[0] > 5 or done >= total:
-            last_report[0] = now
-            step.log(f"scored {done}/{total} images")
-
-    scores, used = score_model(model, layout.layers, args.criterion, batches=batches,
-                               limit=args.score_images, seed=args.seed,
-                               feature_point=args.feature_point, progress=progress)
-    save_torch(step.out / "scores.pt", {
-        "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": args.criterion,
-        "layers": layout.layers, "scores": scores, "score_images": used,
-        "channels": {name: int(s.numel()) for name, s in scores.items()}})
-    step.finish({"score_images_used": used, "layers": len(layout.layers),
-                 "seconds": round(time.perf_counter() - step.clock, 3)})
+    results: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+    if data_driven:
+        batches = bundle.batches("train", args.batch_size, train=False, device=step.device)
+        batches.shuffle = True
+        batches.generator.manual_seed(args.seed)
+        results.update(score_features(model, layout.layers, data_driven, batches, sizes,
+                                      args.feature_point, _progress(step, "scored", "images")))
+    for name in names:
+        if not CRITERIA[name].data_driven:
+            results[(name, 0)] = score_model(model, layout.layers, name, seed=args.seed)[0]
+    seconds = round(time.perf_counter() - step.clock, 3)
+    for (name, used), scores in results.items():
+        folder = step.out / f"{name}_si{used}"
+        save_torch(folder / "scores.pt", {
+            "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": name,
+            "layers": layout.layers, "scores": scores, "score_images": used,
+            "feature_point": (args.feature_point or CRITERIA[name].feature_point),
+            "channels": {layer: int(s.numel()) for layer, s in scores.items()}})
+        record = step.finish({"criterion": name, "score_images_used": used,
+                              "layers": len(layout.layers), "seconds_all_criteria": seconds},
+                             {"criterion": name, "score_images": used}, write=False)
+        write_json(folder / "metrics.json", record)
+    step.log(f"{len(results)} score files for {', '.join(names)} in {seconds:.1f}s")
     return 0
+
+
+def _progress(step: Step, verb: str, unit: str):
+    """A live tqdm bar on a terminal; otherwise a concise log line every few seconds."""
+    import sys
+
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(unit=unit, desc=step.name, leave=False)
+
+        def update(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+            if done >= total:
+                bar.close()
+        return update
+    last = [0.0]
+
+    def log(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 5 or done >= total:
+            last[0] = now
+            step.log(f"{verb} {done}/{total} {unit}")
+    return log
 
 
 def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int]) -> dict:
@@ -229,10 +266,22 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def aggregate(args: argparse.Namespace) -> int:
-    from .aggregate import collect_runs
+    from .aggregate import collect_runs, score_stability
     from .io import write_text
 
     frame = collect_runs([Path(p) for p in args.runs])
-    write_text(args.out, frame.to_csv(index=False))
-    print(f"[aggregate] {len(frame)} runs -> {args.out}")
+    out = Path(args.out)
+    write_text(out / "runs.csv", frame.to_csv(index=False))
+    stability = score_stability([Path(p) for p in args.scores or []])
+    write_text(out / "stability.csv", stability.to_csv(index=False))
+    print(f"[aggregate] {len(frame)} runs, {len(stability)} stability rows -> {out}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    written = write_report(Path(args.study_dir), main_pruning=args.main_pruning,
+                           main_score_images=args.main_score_images)
+    print(f"[report] {len(written)} files under {args.study_dir}")
     return 0

@@ -1,17 +1,52 @@
+TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison"]
+FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise"]
+if DATA_CRITERIA:
+    TABLES.append("score_stability")
+    FIGURES.append("score_stability")
+
+
 rule aggregate:
     input:
         aggregate_inputs,
+        score_files(),
     output:
-        f"{OUT}/runs.csv",
+        runs=report(f"{OUT}/runs.csv", category="Tables", caption="../report/runs.rst"),
+        stability=f"{OUT}/stability.csv",
     log:
         f"{OUT}/logs/aggregate.log",
     benchmark:
         f"{OUT}/benchmarks/aggregate.tsv"
     params:
-        runs=lambda w: [f"{run_dir(*run)}/pruned/metrics.json" for run in RUNS],
+        runs=lambda w: pruned_metrics(),
+        scores=score_files(),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     shell:
-        "nnprune aggregate --runs {params.runs} --out {output} > {log} 2>&1"
+        "nnprune aggregate --runs {params.runs} --scores {params.scores} --out {OUT} > {log} 2>&1"
+
+
+rule report_tables_figures:
+    input:
+        runs=f"{OUT}/runs.csv",
+        stability=f"{OUT}/stability.csv",
+    output:
+        tables=[report(f"{OUT}/tables/{t}.csv", category="Tables", caption="../report/table.rst")
+                for t in TABLES],
+        other=[f"{OUT}/tables/{t}.{ext}" for t in TABLES for ext in ("md", "tex")],
+        figures=[report(f"{OUT}/figures/{f}.png", category="Figures", caption="../report/figure.rst")
+                 for f in FIGURES],
+        pdfs=[f"{OUT}/figures/{f}.pdf" for f in FIGURES],
+    log:
+        f"{OUT}/logs/report.log",
+    benchmark:
+        f"{OUT}/benchmarks/report.tsv"
+    params:
+        main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "nnprune report --study-dir {OUT} {params.main} > {log} 2>&1"

@@ -1,15 +1,53 @@
-# Grid logic lives here and nowhere else: which baselines, score files and runs exist, and the
-# CLI arguments of each. Rules only look things up by wildcard.
-import hashlib
+# Grid logic lives here and nowhere else: the config is validated, then the baselines, score files
+# and runs of the study are enumerated. Rules only look things up by wildcard.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from nnprune.errors import UserError
+from nnprune.pruning import scheme_slug
+from nnprune.studyconfig import check, check_keys
+
+
+def _fail(problem, fix):
+    sys.stderr.write(f"\nnnprune config error: {problem}\n  fix: {fix}\n\n")
+    raise SystemExit(1)
+
+
+# Friendly names for unknown keys/criteria/archs first, then the schema (which also sets defaults).
+try:
+    check_keys(config)
+except UserError as error:
+    _fail(error.problem, error.fix)
+try:
+    validate(config, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+except Exception as error:  # WorkflowError wrapping jsonschema's ValidationError
+    _fail(f"config does not match workflow/schemas/config.schema.yaml: {error}",
+          "correct the key named above; every allowed key and value is in that schema")
+try:
+    check(config, require_data=not workflow.dryrun)
+except UserError as error:
+    _fail(error.problem, error.fix)
 
 
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 DATASET = config["dataset"]
-DATA_ROOT = config.get("data_root", "data")
-THREADS = int(config.get("threads_per_job", 1))
-DEVICE = config.get("device", "auto")
-DATA_FREE = {"l1", "l2", "fpgm", "random"}  # criteria that read no data: one score file each
+DATA_ROOT = config["data_root"]
+THREADS = int(config["threads_per_job"])
+DEVICE = config["device"]
+
+from nnprune.criteria import CRITERIA
+
+DATA_CRITERIA = [c for c in config["criteria"] if CRITERIA[c].data_driven]
+FREE_CRITERIA = [c for c in config["criteria"] if not CRITERIA[c].data_driven]
+SIZES = sorted(config["score_images"])
+GRID = config["grid"]
+MAIN_SI = GRID.get("main_score_images", SIZES[-1])
+MAIN_PRUNING = GRID.get("main_pruning", config["pruning"][0])
+MAIN_NOISE = config["label_noise"][0]
+SPARSE = GRID.get("mode", "full") == "sparse"
 
 wildcard_constraints:
     base="[^/]+",
@@ -18,15 +56,9 @@ wildcard_constraints:
     prune="[^/]+",
 
 
-def _slug(spec):
-    kind, _, argument = spec.partition(":")
-    if kind == "rates":
-        return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8]
-    return f"{kind}-{argument}"
-
-
 def _baseline_id(arch, train_size, noise, seed):
-    return f"{DATASET}__{arch}__n{train_size}__ln{noise}__s{seed}"
+    size = "all" if train_size is None else train_size
+    return f"{DATASET}__{arch}__n{size}__ln{noise}__s{seed}"
 
 
 BASELINES = {}
@@ -35,22 +67,36 @@ for arch, arch_options in config["archs"].items():
         for noise in config["label_noise"]:
             for seed in config["seeds"]:
                 BASELINES[_baseline_id(arch, train_size, noise, seed)] = dict(
-                    arch=arch, width=arch_options.get("width", 1.0), train_size=train_size,
-                    label_noise=noise, seed=seed)
+                    arch=arch, width=(arch_options or {}).get("width", 1.0),
+                    train_size=train_size, label_noise=noise, seed=seed)
 
-PRUNINGS = {_slug(spec): spec for spec in config["pruning"]}
-FINETUNE_SLUGS = {_slug(spec) for spec in config["finetune"].get("pruning", config["pruning"])}
+PRUNINGS = {scheme_slug(spec): spec for spec in config["pruning"]}
+MAIN_SLUG = scheme_slug(MAIN_PRUNING)
+FINETUNE_SLUGS = {scheme_slug(s) for s in config["finetune"].get("pruning", config["pruning"])}
 
 
 def score_sizes(criterion):
-    return [0] if criterion in DATA_FREE else config["score_images"]
+    return [0] if criterion in FREE_CRITERIA else SIZES
+
+
+def _wanted(base, crit, si, prune):
+    """Full grid, or the sparse union of three sweeps around the main point:
+    pruning levels, score_images (at the main noise) and label noise (at the main size)."""
+    if not SPARSE:
+        return True
+    noise = BASELINES[base]["label_noise"]
+    main_si = si == 0 or si == MAIN_SI
+    return ((noise == MAIN_NOISE and main_si)                      # pruning-level sweep
+            or (noise == MAIN_NOISE and prune == MAIN_SLUG)         # score_images sweep
+            or (main_si and prune == MAIN_SLUG))                    # label-noise sweep
 
 
 RUNS = [(base, crit, si, prune)
         for base in BASELINES
         for crit in config["criteria"]
         for si in score_sizes(crit)
-        for prune in PRUNINGS]
+        for prune in PRUNINGS
+        if _wanted(base, crit, si, prune)]
 
 
 def run_dir(base, crit, si, prune):
@@ -71,19 +117,23 @@ def _options(options):
 
 def train_args(wildcards):
     b = BASELINES[wildcards.base]
+    size = "" if b["train_size"] is None else f"--train-size {b['train_size']}"
     return (f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
-            f"--train-size {b['train_size']} --val-size {config['val_size']} "
-            f"--label-noise {b['label_noise']} --noise-kind {config.get('noise_kind', 'symmetric')} "
-            f"--seed {b['seed']} --device {DEVICE} {_options(config['train'])}")
+            f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
+            f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE} "
+            f"{_options(config['train'])}")
 
 
-def score_args(wildcards):
+def score_args(wildcards, criteria, sizes):
     seed = BASELINES[wildcards.base]["seed"]
-    return f"--criterion {wildcards.crit} --score-images {wildcards.si} --seed {seed} --device {DEVICE}"
+    point = f"--feature-point {config['feature_point']}" if config.get("feature_point") else ""
+    return (f"--criterion {','.join(criteria)} --score-images {','.join(map(str, sizes))} "
+            f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE} {point}")
 
 
 def prune_args(wildcards):
-    return f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE}"
+    latency = "--latency" if config["latency"] else ""
+    return f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE} {latency}"
 
 
 def finetune_args(wildcards):
@@ -92,10 +142,16 @@ def finetune_args(wildcards):
     return f"--seed {seed} --device {DEVICE} {_options(options)}"
 
 
+def pruned_metrics():
+    return [f"{run_dir(*run)}/pruned/metrics.json" for run in RUNS]
+
+
 def aggregate_inputs(wildcards):
-    files = []
-    for run in RUNS:
-        files.append(f"{run_dir(*run)}/pruned/metrics.json")
-        if run[3] in FINETUNE_SLUGS:
-            files.append(f"{run_dir(*run)}/finetuned/metrics.json")
+    files = pruned_metrics()
+    files += [f"{run_dir(*run)}/finetuned/metrics.json" for run in RUNS if run[3] in FINETUNE_SLUGS]
     return files
+
+
+def score_files():
+    """Every score file a run uses (for the stability analysis)."""
+    return sorted({f"{OUT}/scores/{base}/{crit}_si{si}/scores.pt" for base, crit, si, _ in RUNS})

@@ -1,19 +1,44 @@
-rule score:
-    input:
-        model=f"{OUT}/baselines/{{base}}/model.pt",
-    output:
-        scores=f"{OUT}/scores/{{base}}/{{crit}}_si{{si}}/scores.pt",
-        metrics=f"{OUT}/scores/{{base}}/{{crit}}_si{{si}}/metrics.json",
-    log:
-        f"{OUT}/logs/score/{{base}}/{{crit}}_si{{si}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/score/{{base}}/{{crit}}_si{{si}}.tsv"
-    params:
-        args=score_args,
-        out=lambda w: f"{OUT}/scores/{w.base}/{w.crit}_si{w.si}",
-    threads: THREADS
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    shell:
-        "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+# One job per baseline scores every data-driven criterion at every score_images size in one
+# pass (smaller sizes are prefixes of larger ones); another scores the data-free criteria.
+if DATA_CRITERIA:
+
+    rule score_data:
+        input:
+            model=f"{OUT}/baselines/{{base}}/model.pt",
+        output:
+            [f"{OUT}/scores/{{base}}/{c}_si{s}/scores.pt" for c in DATA_CRITERIA for s in SIZES],
+        log:
+            f"{OUT}/logs/score/{{base}}_data.log",
+        benchmark:
+            f"{OUT}/benchmarks/score/{{base}}_data.tsv"
+        params:
+            args=lambda w: score_args(w, DATA_CRITERIA, SIZES),
+            out=lambda w: f"{OUT}/scores/{w.base}",
+        threads: THREADS
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+
+
+if FREE_CRITERIA:
+
+    rule score_free:
+        input:
+            model=f"{OUT}/baselines/{{base}}/model.pt",
+        output:
+            [f"{OUT}/scores/{{base}}/{c}_si0/scores.pt" for c in FREE_CRITERIA],
+        log:
+            f"{OUT}/logs/score/{{base}}_free.log",
+        benchmark:
+            f"{OUT}/benchmarks/score/{{base}}_free.tsv"
+        params:
+            args=lambda w: score_args(w, FREE_CRITERIA, [0]),
+            out=lambda w: f"{OUT}/scores/{w.base}",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        shell:
+            "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"

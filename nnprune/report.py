@@ -1,0 +1,229 @@
+"""Tables and figures of a study, drawn only from runs.csv and stability.csv.
+
+Every table is written as .csv (mean, std and n columns per metric), .md and .tex ("mean ± std"),
+and every figure as .png and .pdf. Means and standard deviations are over seeds (std with
+ddof=1; a single seed gives std NaN, shown as "n=1").
+"""
+from __future__ import annotations
+
+import io as _io
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_write, write_text
+
+METRIC_LABELS = {
+    "acc_base": "unpruned acc. (%)", "acc_pruned": "pruned acc., no fine-tune (%)",
+    "acc_finetuned": "fine-tuned acc. (%)", "macs_reduction": "MACs removed (%)",
+    "params_reduction": "params removed (%)", "drop_pruned": "drop before fine-tune (pp)",
+    "drop_finetuned": "drop after fine-tune (pp)", "spearman": "Spearman vs. largest",
+    "jaccard": "Jaccard of kept channels",
+}
+
+# Published figures, for the paper-comparison table. Not measured here: CIFAR-10 / ResNet scale.
+PAPER_ROWS = [
+    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-56 / CIFAR-10", "nuclear", 93.26, None, 94.13, 40.4, 45.9),
+    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-110 / CIFAR-10", "nuclear", 93.50, None, 94.61, 49.8, 52.9),
+    ("HRank (Lin et al. 2020), reported", "ResNet-56 / CIFAR-10", "hrank", 93.26, None, 93.17, 50.0, 42.4),
+    ("FPGM (He et al. 2019), reported", "ResNet-56 / CIFAR-10", "fpgm", 93.59, None, 93.49, 52.6, None),
+    ("HRankPlus, reported", "ResNet-56 / CIFAR-10", "hrank", 93.26, None, 93.57, 47.4, None),
+    ("CHIP (Sui et al. 2021), reported", "ResNet-56 / CIFAR-10", "chip", 93.26, None, 94.16, 47.4, None),
+]
+
+
+def summarise(frame: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean, std and n of each metric per key combination: columns {metric}_mean/_std/_n."""
+    grouped = frame.groupby(keys, dropna=False)[metrics]
+    stats = grouped.agg(["mean", "std", "count"])
+    stats.columns = [f"{metric}_{'n' if stat == 'count' else stat}" for metric, stat in stats.columns]
+    return stats.reset_index()
+
+
+def _pretty(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    out = table[keys].copy()
+    for metric in metrics:
+        def cell(row, metric=metric):
+            mean, std, n = row[f"{metric}_mean"], row[f"{metric}_std"], int(row[f"{metric}_n"])
+            if pd.isna(mean):
+                return "–"
+            return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f} (n=1)"
+        out[METRIC_LABELS.get(metric, metric)] = table.apply(cell, axis=1)
+    n_columns = [f"{m}_n" for m in metrics if f"{m}_n" in table]
+    if n_columns:
+        out["n"] = table[n_columns].max(axis=1).astype(int)
+    return out
+
+
+def write_table(folder: Path, name: str, table: pd.DataFrame, keys: list[str],
+                metrics: list[str], caption: str) -> list[Path]:
+    pretty = _pretty(table, keys, metrics) if metrics else table
+    paths = [write_text(folder / f"{name}.csv", table.to_csv(index=False)),
+             write_text(folder / f"{name}.md", f"{caption}\n\n{pretty.to_markdown(index=False)}\n"),
+             write_text(folder / f"{name}.tex", pretty.to_latex(index=False, caption=caption,
+                                                                label=f"tab:{name}"))]
+    return paths
+
+
+def _main_slice(runs: pd.DataFrame, main_score_images: int) -> pd.Series:
+    return runs.score_images.isin([0, main_score_images])
+
+
+def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
+                 main_score_images: int) -> dict[str, tuple[pd.DataFrame, list[str], list[str], str]]:
+    noise0 = runs.label_noise == runs.label_noise.min()
+    main_si = _main_slice(runs, main_score_images)
+    main_level = runs.pruning == main_pruning
+    runs = runs.assign(drop_pruned=runs.acc_base - runs.acc_pruned,
+                       drop_finetuned=runs.acc_base - runs.acc_finetuned)
+    tables = {}
+    keys, metrics = ["criterion", "pruning"], ["acc_base", "acc_pruned", "acc_finetuned",
+                                               "macs_reduction", "params_reduction"]
+    tables["by_pruning"] = (summarise(runs[noise0 & main_si], keys, metrics), keys, metrics,
+                            f"Accuracy (%) by criterion and pruning level; label noise "
+                            f"{runs.label_noise.min()}, score_images {main_score_images} "
+                            f"(0 = data-free criterion); mean ± std over seeds.")
+    keys, metrics = ["criterion", "score_images"], ["acc_pruned", "acc_finetuned"]
+    tables["by_score_images"] = (summarise(runs[noise0 & main_level], keys, metrics), keys, metrics,
+                                 f"Accuracy (%) by criterion and number of scoring images; "
+                                 f"pruning {main_pruning}, no label noise.")
+    keys, metrics = ["criterion", "label_noise"], ["acc_base", "acc_pruned", "acc_finetuned",
+                                                   "drop_pruned", "drop_finetuned"]
+    tables["by_label_noise"] = (summarise(runs[main_si & main_level], keys, metrics), keys, metrics,
+                                f"Accuracy (%) and drop from each run's own noisy baseline (pp) by "
+                                f"label noise; pruning {main_pruning}, score_images "
+                                f"{main_score_images}.")
+    if len(stability):
+        keys, metrics = ["criterion", "score_images"], ["spearman", "jaccard"]
+        stable = stability[stability.label_noise == stability.label_noise.min()]
+        tables["score_stability"] = (summarise(stable, keys, metrics), keys, metrics,
+                                     "Agreement of each layer's channel scores with those from the "
+                                     "largest score_images (mean ± std over layers and seeds).")
+    ours = summarise(runs[noise0 & main_si & main_level], ["dataset", "arch", "criterion"],
+                     ["acc_base", "acc_pruned", "acc_finetuned", "macs_reduction", "params_reduction"])
+    rows = [{"source": "nnprune, measured", "setting": f"{r.arch} / {r.dataset}",
+             "criterion": r.criterion, "acc_base": round(r.acc_base_mean, 2),
+             "acc_pruned": round(r.acc_pruned_mean, 2), "acc_finetuned": round(r.acc_finetuned_mean, 2),
+             "macs_reduction": round(r.macs_reduction_mean, 1),
+             "params_reduction": round(r.params_reduction_mean, 1), "n_seeds": int(r.acc_base_n)}
+            for r in ours.itertuples()]
+    rows += [{"source": s, "setting": setting, "criterion": c, "acc_base": b, "acc_pruned": p,
+              "acc_finetuned": f, "macs_reduction": m, "params_reduction": q, "n_seeds": None}
+             for s, setting, c, b, p, f, m, q in PAPER_ROWS]
+    tables["paper_comparison"] = (pd.DataFrame(rows), [], [],
+                                  f"Our runs (pruning {main_pruning}, means over seeds) beside "
+                                  "figures reported in the literature (REFERENCE §1, §5). Reported "
+                                  "rows are other datasets and networks: compare trends, not values.")
+    return tables
+
+
+def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = False) -> None:
+    for criterion, part in table.groupby("criterion"):
+        part = part.sort_values(x)
+        style = {"marker": "o", "capsize": 3, "label": criterion}
+        if criterion == "nuclear":
+            style.update(linewidth=2.5, zorder=5)
+        ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), **style)
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.grid(alpha=0.3)
+
+
+def save_figure(fig, folder: Path, name: str) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for ext in ("png", "pdf"):
+        buffer = _io.BytesIO()
+        fig.savefig(buffer, format=ext, dpi=130, bbox_inches="tight")
+        data = buffer.getvalue()
+
+        def write(tmp: str, data=data) -> None:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+        paths.append(atomic_write(folder / f"{name}.{ext}", write))
+    plt.close(fig)
+    return paths
+
+
+def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, main_pruning: str,
+                  main_score_images: int, folder: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    by_pruning = tables["by_pruning"][0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, metric in zip(axes, ["acc_pruned", "acc_finetuned"]):
+        for criterion, part in by_pruning.groupby("criterion"):
+            part = part.sort_values("macs_reduction_mean")
+            ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"],
+                        xerr=part.macs_reduction_std.fillna(0), yerr=part[f"{metric}_std"].fillna(0),
+                        marker="o", capsize=3, label=criterion,
+                        linewidth=2.5 if criterion == "nuclear" else 1.5)
+        ax.set_xlabel("MACs removed (%)")
+        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.grid(alpha=0.3)
+    axes[0].set_title("before fine-tuning")
+    axes[1].set_title("after fine-tuning")
+    axes[1].legend(title="criterion", fontsize=8)
+    fig.suptitle("Accuracy vs. MACs reduction (mean ± std over seeds)")
+    written += save_figure(fig, folder, "acc_vs_macs")
+
+    by_size = tables["by_score_images"][0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    data_driven = by_size[by_size.score_images > 0]
+    free = by_size[by_size.score_images == 0]
+    for ax, metric in zip(axes, ["acc_pruned", "acc_finetuned"]):
+        _errorbar_lines(ax, data_driven, "score_images", metric, log_x=True)
+        for i, row in enumerate(free.itertuples()):
+            ax.axhline(getattr(row, f"{metric}_mean"), linestyle="--", linewidth=1,
+                       color=f"C{(len(data_driven.criterion.unique()) + i) % 10}",
+                       label=f"{row.criterion} (data-free)")
+        ax.set_xlabel("scoring images (log scale)")
+    axes[0].set_title("before fine-tuning")
+    axes[1].set_title("after fine-tuning")
+    axes[1].legend(title="criterion", fontsize=8)
+    fig.suptitle(f"Accuracy vs. scoring data size ({main_pruning}, mean ± std over seeds)")
+    written += save_figure(fig, folder, "acc_vs_score_images")
+
+    by_noise = tables["by_label_noise"][0]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, metric in zip(axes, ["acc_base", "acc_pruned", "acc_finetuned"]):
+        _errorbar_lines(ax, by_noise, "label_noise", metric)
+        ax.set_xlabel("label noise (fraction of training labels flipped)")
+    axes[2].legend(title="criterion", fontsize=8)
+    fig.suptitle(f"Accuracy on the clean test set vs. label noise ({main_pruning}, mean ± std over seeds)")
+    written += save_figure(fig, folder, "acc_vs_label_noise")
+
+    if "score_stability" in tables:
+        table = tables["score_stability"][0]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for ax, metric in zip(axes, ["spearman", "jaccard"]):
+            _errorbar_lines(ax, table, "score_images", metric, log_x=True)
+            ax.set_xlabel("scoring images (log scale)")
+            ax.set_ylim(-0.05, 1.05)
+        axes[1].legend(title="criterion", fontsize=8)
+        fig.suptitle("Score stability vs. the largest scoring set (mean ± std over layers and seeds)")
+        written += save_figure(fig, folder, "score_stability")
+    return written
+
+
+def write_report(study_dir: Path, main_pruning: str | None = None,
+                 main_score_images: int | None = None) -> list[Path]:
+    """Write tables/ and figures/ under `study_dir` from runs.csv and stability.csv."""
+    runs = pd.read_csv(study_dir / "runs.csv")
+    stability_path = study_dir / "stability.csv"
+    stability = pd.read_csv(stability_path) if stability_path.exists() else pd.DataFrame()
+    main_pruning = main_pruning or runs.pruning.iloc[0]
+    sizes = sorted(s for s in runs.score_images.unique() if s > 0)
+    main_score_images = main_score_images or (sizes[-1] if sizes else 0)
+    tables = build_tables(runs, stability, main_pruning, main_score_images)
+    written = []
+    for name, (table, keys, metrics, caption) in tables.items():
+        written += write_table(study_dir / "tables", name, table, keys, metrics, caption)
+    written += build_figures(runs, stability, tables, main_pruning, main_score_images,
+                             study_dir / "figures")
+    return written

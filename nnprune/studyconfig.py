@@ -1,0 +1,126 @@
+"""Checks of a study config that a JSON schema cannot express, with messages that name the key,
+the bad value and the allowed values. Called by workflow/rules/common.smk before any job runs,
+right after `snakemake.utils.validate` has applied workflow/schemas/config.schema.yaml."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: Path = SCHEMA) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
+    """Unknown top-level keys and unknown criteria/architectures, named with the allowed ones."""
+    from .criteria import CRITERIA
+    from .models import MODELS
+
+    schema = schema or load_schema()
+    allowed = sorted(schema["properties"])
+    for key in config:
+        if key not in schema["properties"]:
+            raise UserError(f"config key {key!r} is not a known setting",
+                            f"remove it or use one of: {', '.join(allowed)}")
+    for name in config.get("criteria", []):
+        if name not in CRITERIA:
+            raise UserError(f"config key 'criteria': unknown criterion {name!r}",
+                            f"use criteria from: {', '.join(CRITERIA)}")
+    for name in config.get("archs", {}) or {}:
+        if name not in MODELS:
+            raise UserError(f"config key 'archs': unknown architecture {name!r}",
+                            f"use architectures from: {', '.join(sorted(MODELS))}")
+
+
+def check_pruning(config: dict[str, Any]) -> None:
+    """Every pruning string parses, and per-layer rate strings fit each architecture."""
+    from .pruning import parse_scheme
+
+    for arch in config["archs"]:
+        for text in config["pruning"]:
+            scheme = parse_scheme(text, arch)
+            if scheme.kind == "rates":
+                _check_rates_length(arch, config, scheme)
+    for key in ("main_pruning",):
+        value = config.get("grid", {}).get(key)
+        if value is not None and value not in config["pruning"]:
+            raise UserError(f"config key 'grid.{key}': {value!r} is not one of the pruning levels",
+                            f"use one of: {', '.join(config['pruning'])}")
+    for value in config["finetune"].get("pruning", []):
+        if value not in config["pruning"]:
+            raise UserError(f"config key 'finetune.pruning': {value!r} is not one of the pruning levels",
+                            f"use one of: {', '.join(config['pruning'])}")
+
+
+def _check_rates_length(arch: str, config: dict, scheme) -> None:
+    """Allocate once with dummy scores: `allocate` raises the length error naming both numbers."""
+    import torch
+
+    from .data.datasets import DATASETS
+    from .models import build
+    from .pruning import allocate, model_layout
+
+    if arch == "mlp":
+        return
+    spec = DATASETS.get(config["dataset"])
+    channels, size = (spec.channels, spec.image_size) if spec else (3, 224)
+    width = (config["archs"][arch] or {}).get("width", 1.0)
+    model = build(arch, in_channels=channels, width=width)
+    layout = model_layout(model, (channels, size, size))
+    modules = dict(model.named_modules())
+    dummy = {name: torch.zeros(modules[name].weight.shape[0]) for name in layout.layers}
+    try:
+        allocate(layout, dummy, scheme)
+    except UserError as error:
+        raise UserError(f"config key 'pruning', architecture {arch}: {error.problem}", error.fix) from None
+
+
+def check_sizes(config: dict[str, Any]) -> None:
+    grid = config.get("grid", {})
+    main_si = grid.get("main_score_images")
+    if main_si is not None and main_si not in config["score_images"]:
+        raise UserError(f"config key 'grid.main_score_images': {main_si} is not in score_images",
+                        f"use one of: {config['score_images']}")
+    sizes = [s for s in config["train_size"] if s is not None]
+    if sizes and max(config["score_images"]) > min(sizes):
+        raise UserError(f"config key 'score_images': {max(config['score_images'])} is larger than "
+                        f"the smallest train_size {min(sizes)}",
+                        "score with at most train_size images (scoring data comes from the training set)")
+
+
+def dataset_missing(config: dict[str, Any], workdir: Path = Path(".")) -> str | None:
+    """None when the dataset is readable under data_root, else what is missing."""
+    from .data.datasets import DATASETS
+
+    root = workdir / config.get("data_root", "data")
+    name = config["dataset"]
+    if name == "imagenet":
+        needed = [root / "train", root / "val"]
+    elif name in ("fashion-mnist", "mnist"):
+        folder = "FashionMNIST" if name == "fashion-mnist" else "MNIST"
+        needed = [root / folder / "raw" / "train-images-idx3-ubyte"]
+    else:
+        needed = [root / DATASETS[name].folder]
+    missing = [str(p) for p in needed if not p.exists()]
+    return ", ".join(missing) or None
+
+
+def check(config: dict[str, Any], require_data: bool = True) -> None:
+    """All semantic checks; raises UserError naming the problem and the fix."""
+    check_keys(config)
+    check_sizes(config)
+    check_pruning(config)
+    missing = dataset_missing(config) if require_data else None
+    if missing:
+        fix = ("run `make setup` (or `nnprune fetch-data --dataset fashion-mnist --root DATA`)"
+               if config["dataset"] == "fashion-mnist" else
+               f"put {config['dataset']} under data_root={config.get('data_root', 'data')} "
+               "or set data_root in the config")
+        raise UserError(f"dataset {config['dataset']} not found: missing {missing}", fix)
