@@ -10,10 +10,12 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/prune.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/toy.smk"
 
 
 rule all:
     input:
         f"{OUT}/runs.csv",
         rules.report_tables_figures.output,
+        rules.toy_report.output if TOY_DATASETS else [],
     default_target: True

@@ -9,7 +9,7 @@ from .io import read_json
 
 COLUMNS = ["dataset", "arch", "width", "train_size", "label_noise", "noise_kind", "seed",
            "criterion", "score_images", "pruning", "macs_base", "macs_pruned", "params_base",
-           "params_pruned", "acc_base", "acc_pruned", "acc_finetuned", "macs_reduction",
+           "params_pruned", "acc_base", "acc_pruned", "acc_pruned_bn", "acc_finetuned", "macs_reduction",
            "params_reduction", "latency_base_ms", "latency_pruned_ms", "seconds_prune",
            "seconds_finetune", "pruned_metrics"]
 
@@ -29,6 +29,7 @@ def run_row(pruned_metrics: Path) -> dict:
         "score_images": results["score_images"], "pruning": config["pruning"],
         "macs_base": base["macs"], "macs_pruned": after["macs"], "params_base": base["params"],
         "params_pruned": after["params"], "acc_base": base["acc"], "acc_pruned": after["acc"],
+        "acc_pruned_bn": after.get("acc_bn_recalibrated", float("nan")),
         "acc_finetuned": finetuned["results"]["acc_test"] if finetuned else float("nan"),
         "macs_reduction": 100.0 * (1 - after["macs"] / base["macs"]),
         "params_reduction": 100.0 * (1 - after["params"] / base["params"]),

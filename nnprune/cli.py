@@ -48,6 +48,8 @@ def _train_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None
     group.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default: 0)")
     group.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
     group.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    group.add_argument("--augment", default="default", choices=["default", "flip", "none"],
+                       help="training augmentation: the dataset's crop+flip (default), flips only, none")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--pruning", required=True,
                        help="uniform:<rate> | rates:<HRank string> | preset:hrank | macs:<fraction>")
     prune.add_argument("--latency", action="store_true", help="also measure CPU/GPU latency")
+    prune.add_argument("--bn-recalibration", type=int, default=0, metavar="IMAGES",
+                       help="also report accuracy after re-estimating BatchNorm statistics on this "
+                            "many training images (no weight updates; default 0: off)")
     _common(prune)
     prune.add_argument("--out", required=True, help="output directory (model.pt, metrics.json)")
 
@@ -125,6 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--main-pruning", default=None, help="main pruning level (default: first)")
     report.add_argument("--main-score-images", type=int, default=None,
                         help="main score_images (default: the largest)")
+    toy = sub.add_parser("toy", help="the 2-D toy decision-boundary experiment for one dataset")
+    toy.add_argument("--dataset", required=True, help="moons | circles | spiral")
+    toy.add_argument("--seeds", type=int, default=10, help="number of seeds, from --seed on (default: 10)")
+    toy.add_argument("--width", type=float, default=1.0, help="hidden width multiplier; 1.0 = 2-1000-1000-1000-C")
+    toy.add_argument("--steps", type=int, default=300, help="Adam steps (default: 300)")
+    toy.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
+    toy.add_argument("--batch-size", type=int, default=128)
+    toy.add_argument("--train-points", type=int, default=1000)
+    toy.add_argument("--test-points", type=int, default=1000)
+    toy.add_argument("--score-per-class", type=int, default=10,
+                     help="reference (scoring) samples per class (default: 10)")
+    toy.add_argument("--fractions", default="0.1,0.25,0.5,0.75", help="fractions of hidden units removed")
+    toy.add_argument("--input-noise", default="0.01,0.1,0.3", help="Gaussian input-noise sigmas on test inputs")
+    toy.add_argument("--grid", type=int, default=64, help="grid points per axis (default: 64)")
+    toy.add_argument("--criteria", default="nuclear,nuclear-stacked,hrank,apoz,taylor,l1,l2,fpgm,random")
+    _common(toy)
+    toy.add_argument("--out", required=True, help="output directory (toy.csv, boundaries.pt, metrics.json)")
+
+    toy_report = sub.add_parser("toy-report", help="toy figures from `nnprune toy` outputs")
+    toy_report.add_argument("--inputs", nargs="+", required=True, help="output directories of `nnprune toy`")
+    toy_report.add_argument("--out", required=True)
     return parser
 
 
@@ -140,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             how = fetch(args.dataset, args.root)
             print(f"nnprune: {args.dataset} ready under {args.root} ({how})")
             return 0
-        return getattr(steps, args.command)(args) or 0
+        return getattr(steps, args.command.replace("-", "_"))(args) or 0
     except UserError as error:
         print(f"nnprune {args.command}: error: {error.problem}\n  fix: {error.fix}", file=sys.stderr)
         return 2

@@ -91,3 +91,29 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int,
             timings.append((time.perf_counter() - start) * 1000.0)
     model.train(was_training)
     return float(torch.tensor(timings).median())
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches, images: int) -> int:
+    """Re-estimate BatchNorm running statistics on up to `images` inputs (labels unused, no
+    weight changes), as a cumulative average. Returns the number of images used."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None
+    was_training = model.training
+    model.train()
+    used = 0
+    try:
+        for inputs, _ in batches:
+            if used >= images:
+                break
+            inputs = inputs[: images - used]
+            model(inputs)
+            used += inputs.shape[0]
+    finally:
+        for module, momentum in zip(norms, saved):
+            module.momentum = momentum
+        model.train(was_training)
+    return used

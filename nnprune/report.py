@@ -15,6 +15,7 @@ from .io import atomic_write, write_text
 
 METRIC_LABELS = {
     "acc_base": "unpruned acc. (%)", "acc_pruned": "pruned acc., no fine-tune (%)",
+    "acc_pruned_bn": "pruned, BN recalibrated (%)",
     "acc_finetuned": "fine-tuned acc. (%)", "macs_reduction": "MACs removed (%)",
     "params_reduction": "params removed (%)", "drop_pruned": "drop before fine-tune (pp)",
     "drop_finetuned": "drop after fine-tune (pp)", "spearman": "Spearman vs. largest",
@@ -65,6 +66,12 @@ def write_table(folder: Path, name: str, table: pd.DataFrame, keys: list[str],
     return paths
 
 
+def accuracy_metrics(runs: pd.DataFrame) -> list[str]:
+    """Post-pruning accuracies present in this study, in pipeline order."""
+    optional = ["acc_pruned_bn"] if runs.get("acc_pruned_bn", pd.Series(dtype=float)).notna().any() else []
+    return ["acc_pruned", *optional, "acc_finetuned"]
+
+
 def _main_slice(runs: pd.DataFrame, main_score_images: int) -> pd.Series:
     return runs.score_images.isin([0, main_score_images])
 
@@ -77,18 +84,17 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
     runs = runs.assign(drop_pruned=runs.acc_base - runs.acc_pruned,
                        drop_finetuned=runs.acc_base - runs.acc_finetuned)
     tables = {}
-    keys, metrics = ["criterion", "pruning"], ["acc_base", "acc_pruned", "acc_finetuned",
-                                               "macs_reduction", "params_reduction"]
+    accs = accuracy_metrics(runs)
+    keys, metrics = ["criterion", "pruning"], ["acc_base", *accs, "macs_reduction", "params_reduction"]
     tables["by_pruning"] = (summarise(runs[noise0 & main_si], keys, metrics), keys, metrics,
                             f"Accuracy (%) by criterion and pruning level; label noise "
                             f"{runs.label_noise.min()}, score_images {main_score_images} "
                             f"(0 = data-free criterion); mean ± std over seeds.")
-    keys, metrics = ["criterion", "score_images"], ["acc_pruned", "acc_finetuned"]
+    keys, metrics = ["criterion", "score_images"], accs
     tables["by_score_images"] = (summarise(runs[noise0 & main_level], keys, metrics), keys, metrics,
                                  f"Accuracy (%) by criterion and number of scoring images; "
                                  f"pruning {main_pruning}, no label noise.")
-    keys, metrics = ["criterion", "label_noise"], ["acc_base", "acc_pruned", "acc_finetuned",
-                                                   "drop_pruned", "drop_finetuned"]
+    keys, metrics = ["criterion", "label_noise"], ["acc_base", *accs, "drop_pruned", "drop_finetuned"]
     tables["by_label_noise"] = (summarise(runs[main_si & main_level], keys, metrics), keys, metrics,
                                 f"Accuracy (%) and drop from each run's own noisy baseline (pp) by "
                                 f"label noise; pruning {main_pruning}, score_images "
@@ -125,7 +131,9 @@ def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = 
             style.update(linewidth=2.5, zorder=5)
         ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), **style)
     if log_x:
+        from matplotlib.ticker import ScalarFormatter
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.grid(alpha=0.3)
 
@@ -154,9 +162,12 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
     import matplotlib.pyplot as plt
 
     written = []
+    accs = accuracy_metrics(runs)
+    titles = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalibrated, no fine-tuning",
+              "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}
     by_pruning = tables["by_pruning"][0]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, metric in zip(axes, ["acc_pruned", "acc_finetuned"]):
+    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4), sharey=True)
+    for ax, metric in zip(axes, accs):
         for criterion, part in by_pruning.groupby("criterion"):
             part = part.sort_values("macs_reduction_mean")
             ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"],
@@ -165,36 +176,36 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
                         linewidth=2.5 if criterion == "nuclear" else 1.5)
         ax.set_xlabel("MACs removed (%)")
         ax.set_ylabel(METRIC_LABELS[metric])
+        ax.set_title(titles[metric])
         ax.grid(alpha=0.3)
-    axes[0].set_title("before fine-tuning")
-    axes[1].set_title("after fine-tuning")
-    axes[1].legend(title="criterion", fontsize=8)
+    axes[-1].legend(title="criterion", fontsize=8)
     fig.suptitle("Accuracy vs. MACs reduction (mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_macs")
 
     by_size = tables["by_score_images"][0]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4), sharey=True)
     data_driven = by_size[by_size.score_images > 0]
     free = by_size[by_size.score_images == 0]
-    for ax, metric in zip(axes, ["acc_pruned", "acc_finetuned"]):
+    for ax, metric in zip(axes, accs):
         _errorbar_lines(ax, data_driven, "score_images", metric, log_x=True)
         for i, row in enumerate(free.itertuples()):
             ax.axhline(getattr(row, f"{metric}_mean"), linestyle="--", linewidth=1,
                        color=f"C{(len(data_driven.criterion.unique()) + i) % 10}",
                        label=f"{row.criterion} (data-free)")
         ax.set_xlabel("scoring images (log scale)")
-    axes[0].set_title("before fine-tuning")
-    axes[1].set_title("after fine-tuning")
-    axes[1].legend(title="criterion", fontsize=8)
+        ax.set_title(titles[metric])
+    axes[-1].legend(title="criterion", fontsize=8)
     fig.suptitle(f"Accuracy vs. scoring data size ({main_pruning}, mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_score_images")
 
     by_noise = tables["by_label_noise"][0]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, metric in zip(axes, ["acc_base", "acc_pruned", "acc_finetuned"]):
+    panels = ["acc_base", *accs]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for ax, metric in zip(axes, panels):
         _errorbar_lines(ax, by_noise, "label_noise", metric)
         ax.set_xlabel("label noise (fraction of training labels flipped)")
-    axes[2].legend(title="criterion", fontsize=8)
+        ax.set_title(titles[metric])
+    axes[-1].legend(title="criterion", fontsize=8)
     fig.suptitle(f"Accuracy on the clean test set vs. label noise ({main_pruning}, mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_label_noise")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import time
 from dataclasses import asdict
@@ -14,7 +15,7 @@ from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, read_json, save_torch, write_json
-from .metrics import accuracy, count_macs, count_params, latency_ms
+from .metrics import accuracy, count_macs, count_params, latency_ms, recalibrate_batchnorm
 from .provenance import provenance
 from .train import TrainConfig, fit
 
@@ -72,7 +73,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        momentum=args.momentum, weight_decay=args.weight_decay,
                        schedule=args.schedule, label_smoothing=args.label_smoothing,
-                       amp=args.amp, channels_last=args.channels_last)
+                       amp=args.amp, channels_last=args.channels_last, augment=args.augment)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -89,7 +90,8 @@ def train(args: argparse.Namespace) -> int:
              f"{bundle.val_labels.numel()} val images, label noise {args.label_noise} "
              f"({bundle.flipped_train.numel()} flipped), device {step.device}")
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
-                                   device=step.device, channels_last=config.channels_last)
+                                   device=step.device, channels_last=config.channels_last,
+                                   augment=config.augment)
     val_batches = bundle.batches("val", 512, device=step.device)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
     input_shape = (spec.channels, spec.image_size, spec.image_size)
@@ -215,18 +217,26 @@ def prune(args: argparse.Namespace) -> int:
     macs_model = build_macs_model(model, input_shape, layout) if scheme.kind == "macs" else None
     removed = allocate(layout, record["scores"], scheme, macs_model)
     test = bundle.batches("test", 512, device=step.device)
-    base = {"macs": count_macs(model, input_shape), "params": count_params(model)}
-    base["acc"] = accuracy(model.to(step.device), test)
+    base = {"macs": count_macs(model, input_shape), "params": count_params(model),
+            "acc": meta["acc_test"]}  # measured by `train` on the same clean test set
+    model.to(step.device)
     if args.latency:
         base["latency_ms"] = latency_ms(model, input_shape, 64)
     apply_removal(model.cpu(), input_shape, removed)
     pruned = {"macs": count_macs(model, input_shape), "params": count_params(model)}
     pruned["acc"] = accuracy(model.to(step.device), test)
+    if args.bn_recalibration:
+        # Reported beside the raw figure: the saved model keeps its original BN statistics.
+        recalibrated = copy.deepcopy(model)
+        recalibrate_batchnorm(recalibrated, bundle.batches("train", 256, seed=args.seed,
+                                                           device=step.device), args.bn_recalibration)
+        pruned["acc_bn_recalibrated"] = accuracy(recalibrated, test)
     if args.latency:
         pruned["latency_ms"] = latency_ms(model, input_shape, 64)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"], input_shape,
                removed, data=meta["data"], train=meta["train"], pruning=args.pruning,
-               criterion=record["criterion"], score_images=record["score_images"])
+               criterion=record["criterion"], score_images=record["score_images"],
+               acc_test=pruned["acc"], acc_base=base["acc"])
     step.log(f"{args.pruning} by {record['criterion']}: MACs {base['macs']:,} -> {pruned['macs']:,}, "
              f"accuracy {base['acc']:.2f}% -> {pruned['acc']:.2f}%")
     step.finish({"base": base, "pruned": pruned, "criterion": record["criterion"],
@@ -242,14 +252,16 @@ def finetune(args: argparse.Namespace) -> int:
     model, meta, bundle = _model_and_data(args.model)
     config = _train_config(args)
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
-                                   device=step.device, channels_last=config.channels_last)
+                                   device=step.device, channels_last=config.channels_last,
+                                   augment=config.augment)
     val_batches = bundle.batches("val", 512, device=step.device)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
     test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
                tuple(meta["input_shape"]), meta["removed"],
-               **{k: v for k, v in meta.items() if k not in ("format", "arch", "build_args",
-                                                           "input_shape", "removed")})
+               **{**{k: v for k, v in meta.items() if k not in ("format", "arch", "build_args",
+                                                              "input_shape", "removed")},
+                  "acc_test": test_acc})
     step.log(f"test accuracy after fine-tuning {test_acc:.2f}%")
     step.finish({"acc_test": test_acc, "acc_val": summary["best_val_acc"], "train": summary})
     return 0
@@ -284,4 +296,53 @@ def report(args: argparse.Namespace) -> int:
     written = write_report(Path(args.study_dir), main_pruning=args.main_pruning,
                            main_score_images=args.main_score_images)
     print(f"[report] {len(written)} files under {args.study_dir}")
+    return 0
+
+
+def toy(args: argparse.Namespace) -> int:
+    """One toy dataset, every seed: writes OUT/toy.csv, OUT/boundaries.pt, OUT/metrics.json."""
+    from .toy import TOY_DATASETS, ToyConfig, check_criteria, run_dataset
+
+    step = Step("toy", args)
+    if args.dataset not in TOY_DATASETS:
+        raise UserError(f"unknown toy dataset {args.dataset!r}", f"use one of: {', '.join(TOY_DATASETS)}")
+    floats = lambda text: [float(v) for v in text.split(",") if v]
+    config = ToyConfig(seeds=list(range(args.seed, args.seed + args.seeds)),
+                       train_points=args.train_points, test_points=args.test_points,
+                       width=args.width, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+                       score_per_class=args.score_per_class, fractions=floats(args.fractions),
+                       input_noise=floats(args.input_noise), grid=args.grid,
+                       criteria=[c for c in args.criteria.split(",") if c])
+    check_criteria(config.criteria)
+    frame, boundaries = run_dataset(args.dataset, config)
+    from .io import write_text
+    write_text(step.out / "toy.csv", frame.to_csv(index=False))
+    save_torch(step.out / "boundaries.pt", boundaries)
+    base = frame[frame.input_noise == 0].groupby("seed").acc_base.first()
+    step.log(f"{args.dataset}: unpruned test accuracy {base.mean():.1f}% (min {base.min():.1f}%), "
+             f"{len(frame)} rows")
+    step.finish({"rows": len(frame), "acc_base_mean": float(base.mean()), "acc_base_min": float(base.min())})
+    return 0
+
+
+def toy_report(args: argparse.Namespace) -> int:
+    """Toy figures and the combined toy.csv from the per-dataset outputs."""
+    import pandas as pd
+
+    from .io import write_text
+    from .report import save_figure
+    from .toy import plot_boundaries, plot_curves
+
+    out = Path(args.out)
+    frames = [pd.read_csv(Path(d) / "toy.csv") for d in args.inputs]
+    frame = pd.concat(frames, ignore_index=True)
+    write_text(out / "toy.csv", frame.to_csv(index=False))
+    criteria = list(dict.fromkeys(frame.criterion))
+    fractions = sorted(frame.fraction.unique())
+    for folder in args.inputs:
+        boundaries = load_torch(Path(folder) / "boundaries.pt", "toy boundaries")
+        dataset = Path(folder).name
+        save_figure(plot_boundaries(boundaries, dataset, criteria, fractions), out, f"boundaries_{dataset}")
+    save_figure(plot_curves(frame), out, "toy_curves")
+    print(f"[toy-report] {len(frame)} rows, figures in {out}")
     return 0

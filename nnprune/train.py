@@ -33,8 +33,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     amp: bool = False                 # autocast (bf16 on CPU, fp16 on CUDA)
     channels_last: bool = False
+    augment: str = "default"          # default (dataset's crop + flip) | flip | none
 
     def validate(self) -> None:
+        if self.augment not in ("default", "flip", "none"):
+            raise UserError(f"unknown augment {self.augment!r}", "use default, flip or none")
         if self.schedule not in ("cosine", "step"):
             raise UserError(f"unknown schedule {self.schedule!r}", "use cosine or step")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:

@@ -38,6 +38,17 @@ DATA_ROOT = config["data_root"]
 THREADS = int(config["threads_per_job"])
 DEVICE = config["device"]
 
+
+def gpu_resources():
+    """Resources that ask the scheduler for one GPU when the study runs on CUDA, else {}.
+
+    Used as `**gpu_resources()` by the rules that run the network (train, score_data, prune,
+    finetune). `gpu` is the resource name snakemake-executor-plugin-slurm 2.x turns into
+    `sbatch --gpus=1` (`gpu_model` / `gres` are set per cluster with --set-resources); a local
+    run counts it against `--resources gpu=N`. "auto" asks for none: a scheduler cannot know it.
+    """
+    return {"gpu": 1} if DEVICE.startswith("cuda") else {}
+
 from nnprune.criteria import CRITERIA
 
 DATA_CRITERIA = [c for c in config["criteria"] if CRITERIA[c].data_driven]
@@ -133,7 +144,8 @@ def score_args(wildcards, criteria, sizes):
 
 def prune_args(wildcards):
     latency = "--latency" if config["latency"] else ""
-    return f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE} {latency}"
+    return (f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE} {latency} "
+            f"--bn-recalibration {config['bn_recalibration']} --seed {BASELINES[wildcards.base]['seed']}")
 
 
 def finetune_args(wildcards):
@@ -155,3 +167,14 @@ def aggregate_inputs(wildcards):
 def score_files():
     """Every score file a run uses (for the stability analysis)."""
     return sorted({f"{OUT}/scores/{base}/{crit}_si{si}/scores.pt" for base, crit, si, _ in RUNS})
+
+
+TOY = config["toy"]
+TOY_DATASETS = TOY.get("datasets", ["moons", "circles", "spiral"]) if TOY.get("enabled", True) else []
+TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves"]
+
+
+def toy_args(wildcards):
+    options = {k: (",".join(map(str, v)) if isinstance(v, list) else v)
+               for k, v in TOY.items() if k not in ("datasets", "enabled")}
+    return f"--device cpu {_options(options)}"

@@ -16,6 +16,7 @@ rule prune:
     resources:
         mem_mb=4000,
         runtime=20,
+        **gpu_resources(),
     shell:
         "nnprune prune --model {input.model} --scores {input.scores} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 
@@ -37,5 +38,6 @@ rule finetune:
     resources:
         mem_mb=4000,
         runtime=60,
+        **gpu_resources(),
     shell:
         "nnprune finetune --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"

@@ -18,6 +18,7 @@ if DATA_CRITERIA:
         resources:
             mem_mb=4000,
             runtime=30,
+            **gpu_resources(),
         shell:
             "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 

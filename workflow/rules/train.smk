@@ -13,5 +13,6 @@ rule train:
     resources:
         mem_mb=4000,
         runtime=60,
+        **gpu_resources(),
     shell:
         "nnprune train {params.args} --threads {threads} --out {params.out} > {log} 2>&1"

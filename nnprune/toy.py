@@ -1,0 +1,271 @@
+"""The toy decision-boundary experiment (REFERENCE section 5): 2-D data, an MLP, every
+criterion, global pruning of hidden units without fine-tuning.
+
+For an MLP, a hidden unit's "feature map" is its activation (the ReLU output) on each scoring
+sample, a 1 x 1 map. Its nuclear norm is |activation|, so `nuclear` reduces to the mean absolute
+activation over the scoring samples (an L1 norm / N); `nuclear-stacked` to the L2 norm of the
+activations over the samples / N; `hrank` (rank of a 1 x 1 map: 1 if non-zero) and `apoz`
+both to the fraction of samples on which the unit is active.
+
+Units are removed globally: each layer's scores are divided by that layer's mean score, and the
+lowest `fraction` of all hidden units go (every layer keeps at least one). A pruned MLP is
+evaluated by selecting the kept rows and columns of its weight matrices, which is exactly what
+physical removal does to an MLP (a test checks it against torch-pruning).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .criteria import CRITERIA
+from .models import build
+from .pruning import model_layout
+from .scoring import score_model
+
+
+# ---------------------------------------------------------------- data
+def make_moons(count: int, noise: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two interleaving half circles with Gaussian noise."""
+    half = count // 2
+    angle_a = torch.rand(half, generator=generator) * math.pi
+    angle_b = torch.rand(count - half, generator=generator) * math.pi
+    upper = torch.stack([torch.cos(angle_a), torch.sin(angle_a)], 1)
+    lower = torch.stack([1 - torch.cos(angle_b), 0.5 - torch.sin(angle_b)], 1)
+    points = torch.cat([upper, lower]) + noise * torch.randn(count, 2, generator=generator)
+    return points, torch.cat([torch.zeros(half), torch.ones(count - half)]).long()
+
+
+def make_circles(count: int, noise: float, factor: float,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """An outer circle (class 0) around an inner circle of radius `factor` (class 1)."""
+    half = count // 2
+    angle = torch.rand(count, generator=generator) * 2 * math.pi
+    radius = torch.cat([torch.ones(half), torch.full((count - half,), factor)])
+    points = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], 1)
+    points = points + noise * torch.randn(count, 2, generator=generator)
+    return points, torch.cat([torch.zeros(half), torch.ones(count - half)]).long()
+
+
+def make_spiral(count: int, classes: int, noise: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`classes` interleaved spiral arms; angular noise `noise` (radians x 1)."""
+    labels = torch.arange(count) % classes
+    radius = torch.rand(count, generator=generator) * 0.95 + 0.05
+    angle = radius * 3.5 + labels * (2 * math.pi / classes) + noise * torch.randn(count, generator=generator)
+    return torch.stack([radius * torch.sin(angle), radius * torch.cos(angle)], 1), labels
+
+
+TOY_DATASETS = {
+    "moons": (lambda n, g: make_moons(n, 0.1, g), 2),
+    "circles": (lambda n, g: make_circles(n, 0.1, 0.3, g), 2),
+    "spiral": (lambda n, g: make_spiral(n, 4, 0.2, g), 4),
+}
+
+
+@dataclass
+class ToyConfig:
+    seeds: list[int] = field(default_factory=lambda: list(range(10)))
+    train_points: int = 1000
+    test_points: int = 1000
+    width: float = 1.0                     # 1.0 = the 2-1000-1000-1000-C MLP
+    steps: int = 300
+    lr: float = 1e-3
+    batch_size: int = 128
+    score_per_class: int = 10              # reference samples per class for data-driven criteria
+    fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 0.75])
+    input_noise: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.3])
+    grid: int = 64                         # grid x grid points over the input plane
+    criteria: list[str] = field(default_factory=lambda: ["nuclear", "nuclear-stacked", "hrank", "apoz",
+                                                         "taylor", "l1", "l2", "fpgm", "random"])
+
+
+def train_mlp(points: torch.Tensor, labels: torch.Tensor, classes: int, config: ToyConfig,
+              seed: int) -> nn.Module:
+    """Adam on cross-entropy; returns the model in eval mode."""
+    torch.manual_seed(seed)
+    model = build("mlp", num_classes=classes, in_channels=2, width=config.width)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(config.steps):
+        index = torch.randint(0, len(labels), (config.batch_size,), generator=generator)
+        loss = nn.functional.cross_entropy(model(points[index]), labels[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def reference_samples(points: torch.Tensor, labels: torch.Tensor, per_class: int,
+                      generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    chosen = []
+    for c in labels.unique():
+        members = (labels == c).nonzero().flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+    index = torch.cat(chosen)
+    return points[index], labels[index]
+
+
+def global_keep(layout, scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """Kept unit indices per hidden layer after removing `fraction` of all hidden units, ranked
+    by score / (mean score of the unit's layer)."""
+    entries = []
+    for layer in layout.layers:
+        normalised = scores[layer].double() / scores[layer].double().abs().mean().clamp(min=1e-12)
+        order = torch.sort(normalised, stable=True)
+        for rank, (value, index) in enumerate(zip(order.values.tolist(), order.indices.tolist())):
+            if rank < len(normalised) - 1:
+                entries.append((value, layer, index))
+    entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    total = sum(scores[layer].numel() for layer in layout.layers)
+    removed = {layer: set() for layer in layout.layers}
+    for _, layer, index in entries[: int(round(fraction * total))]:
+        removed[layer].add(index)
+    return {layer: torch.tensor([i for i in range(scores[layer].numel()) if i not in removed[layer]])
+            for layer in layout.layers}
+
+
+def pruned_forward(model: nn.Module, keep: dict[str, torch.Tensor] | None):
+    """A function computing the MLP's logits with only the kept hidden units."""
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    weights, previous = [], None
+    for name, linear in linears:
+        weight, bias = linear.weight.detach(), linear.bias.detach()
+        rows = keep.get(name) if keep else None
+        if rows is not None:
+            weight, bias = weight[rows], bias[rows]
+        if previous is not None:
+            weight = weight[:, previous]
+        weights.append((weight, bias))
+        previous = rows
+
+    @torch.no_grad()
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        for i, (weight, bias) in enumerate(weights):
+            x = x @ weight.T + bias
+            if i < len(weights) - 1:
+                x = torch.relu(x)
+        return x
+    return forward
+
+
+def run_dataset(name: str, config: ToyConfig) -> tuple[pd.DataFrame, dict]:
+    """All seeds of one toy dataset. Returns (rows, boundary predictions of the first seed)."""
+    make, classes = TOY_DATASETS[name]
+    rows, boundaries = [], {}
+    for seed in config.seeds:
+        generator = torch.Generator().manual_seed(seed)
+        train_x, train_y = make(config.train_points, generator)
+        test_x, test_y = make(config.test_points, generator)
+        model = train_mlp(train_x, train_y, classes, config, seed)
+        layout = model_layout(model, (2,))
+        low, high = train_x.min(0).values - 0.5, train_x.max(0).values + 0.5
+        axis_x = torch.linspace(low[0], high[0], config.grid)
+        axis_y = torch.linspace(low[1], high[1], config.grid)
+        grid = torch.stack(torch.meshgrid(axis_x, axis_y, indexing="xy"), -1).reshape(-1, 2)
+        noisy = {0.0: test_x}
+        for sigma in config.input_noise:
+            noisy[sigma] = test_x + sigma * torch.randn(test_x.shape, generator=generator)
+        base = pruned_forward(model, None)
+        base_grid = base(grid).argmax(1)
+        base_pred = {s: base(x).argmax(1) for s, x in noisy.items()}
+        ref_x, ref_y = reference_samples(train_x, train_y, config.score_per_class, generator)
+        if seed == config.seeds[0]:
+            boundaries = {"grid_x": axis_x, "grid_y": axis_y, "train_x": train_x, "train_y": train_y,
+                          "unpruned": base_grid.reshape(config.grid, config.grid), "pruned": {}}
+        for criterion in config.criteria:
+            # MLP units: the "feature map" is the activation, i.e. the ReLU output.
+            scores, _ = score_model(model, layout.layers, criterion, batches=[(ref_x, ref_y)],
+                                    limit=len(ref_y), seed=seed, feature_point="relu")
+            for fraction in config.fractions:
+                keep = global_keep(layout, scores, fraction)
+                forward = pruned_forward(model, keep)
+                grid_pred = forward(grid).argmax(1)
+                change = (grid_pred != base_grid).float().mean().item()
+                for sigma, inputs in noisy.items():
+                    pred = forward(inputs).argmax(1)
+                    rows.append({
+                        "dataset": name, "seed": seed, "criterion": criterion, "fraction": fraction,
+                        "input_noise": sigma, "units_kept": int(sum(len(k) for k in keep.values())),
+                        "acc_base": 100.0 * (base_pred[sigma] == test_y).float().mean().item(),
+                        "acc_pruned": 100.0 * (pred == test_y).float().mean().item(),
+                        "prediction_change": 100.0 * (pred != base_pred[sigma]).float().mean().item(),
+                        "boundary_change": 100.0 * change})
+                if seed == config.seeds[0]:
+                    boundaries["pruned"][f"{criterion}@{fraction}"] = grid_pred.reshape(config.grid, config.grid)
+    return pd.DataFrame(rows), boundaries
+
+
+def check_criteria(names: list[str]) -> None:
+    unknown = [n for n in names if n not in CRITERIA]
+    if unknown:
+        from .errors import UserError
+        raise UserError(f"toy: unknown criteria {unknown}", f"use criteria from: {', '.join(CRITERIA)}")
+
+
+def plot_boundaries(boundaries: dict, dataset: str, criteria: list[str], fractions: list[float]):
+    """Rows: criteria; columns: unpruned, then each pruning fraction (first seed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 1 + len(fractions)
+    fig, axes = plt.subplots(len(criteria), columns, figsize=(1.9 * columns, 1.9 * len(criteria)),
+                             squeeze=False)
+    extent = [float(boundaries["grid_x"][0]), float(boundaries["grid_x"][-1]),
+              float(boundaries["grid_y"][0]), float(boundaries["grid_y"][-1])]
+    for row, criterion in enumerate(criteria):
+        panels = [("unpruned", boundaries["unpruned"])] + [
+            (f"{fraction:.0%} removed", boundaries["pruned"][f"{criterion}@{fraction}"])
+            for fraction in fractions]
+        for col, (title, prediction) in enumerate(panels):
+            ax = axes[row][col]
+            # One colormap for regions and points, so a region's colour names its class.
+            ax.imshow(prediction.numpy(), origin="lower", extent=extent, aspect="auto", cmap="tab10",
+                      vmin=0, vmax=9, alpha=0.35, interpolation="nearest")
+            ax.scatter(boundaries["train_x"][:200, 0], boundaries["train_x"][:200, 1],
+                       c=boundaries["train_y"][:200], s=3, cmap="tab10", vmin=0, vmax=9,
+                       edgecolors="black", linewidths=0.2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+            if col == 0:
+                ax.set_ylabel(criterion, fontsize=9)
+    fig.suptitle(f"Decision boundaries on {dataset} after removing hidden units, no fine-tuning (seed 0)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(frame: pd.DataFrame):
+    """Accuracy and boundary change vs. pruning fraction, per criterion and dataset (clean test)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clean = frame[frame.input_noise == 0]
+    datasets = list(dict.fromkeys(clean.dataset))
+    fig, axes = plt.subplots(2, len(datasets), figsize=(4.5 * len(datasets), 7.5), squeeze=False)
+    for col, dataset in enumerate(datasets):
+        part = clean[clean.dataset == dataset]
+        stats = part.groupby(["criterion", "fraction"])[["acc_pruned", "boundary_change"]].agg(["mean", "std"])
+        for criterion in dict.fromkeys(part.criterion):
+            s = stats.loc[criterion]
+            width = 2.5 if criterion == "nuclear" else 1.2
+            for row, metric in enumerate(["acc_pruned", "boundary_change"]):
+                axes[row][col].errorbar(100 * s.index, s[(metric, "mean")], yerr=s[(metric, "std")],
+                                        marker="o", capsize=2, linewidth=width, label=criterion)
+        axes[0][col].axhline(part.acc_base.mean(), color="black", linestyle=":", label="unpruned")
+        axes[0][col].set_title(dataset)
+        axes[0][col].set_ylabel("test accuracy after pruning (%)")
+        axes[1][col].set_ylabel("grid points whose class changed (%)")
+        for row in range(2):
+            axes[row][col].set_xlabel("hidden units removed (%)")
+            axes[row][col].grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(f"Toy study: mean ± std over {clean.seed.nunique()} seeds, no fine-tuning")
+    fig.tight_layout()
+    return fig

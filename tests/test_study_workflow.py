@@ -1,0 +1,127 @@
+"""The study workflow as users run it: dry runs of every config, validation before any job,
+tables that agree with runs.csv, figures and the Snakemake report."""
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.integration
+CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet"]
+
+
+def dry_run(snakemake_bin, tmp_path, configfile, *extra):
+    return run_snakemake(snakemake_bin, tmp_path, REPO / "data", "--dry-run", "--printshellcmds",
+                         *extra, configfile=configfile, timeout=600)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_dry_run_succeeds(name, snakemake_bin, tmp_path):
+    result = dry_run(snakemake_bin, tmp_path, REPO / "config" / f"{name}.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    total = re.search(r"^total\s+(\d+)", result.stdout, re.M)
+    assert total and int(total.group(1)) > 0
+    print(f"{name}: {total.group(1)} jobs")
+
+
+def test_paper_config_covers_every_arch_criterion_pruning(snakemake_bin, tmp_path):
+    configfile = REPO / "config" / "paper-cifar10.yaml"
+    config = yaml.safe_load(configfile.read_text())
+    result = dry_run(snakemake_bin, tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from nnprune.pruning import scheme_slug
+
+    seen = set(re.findall(r"results/paper-cifar10/runs/[^_]+__([a-z0-9]+)__[^/]+/([a-z0-9-]+)_si\d+/"
+                          r"([^/]+)/pruned/metrics\.json", result.stdout))
+    wanted = {(arch, crit, scheme_slug(p)) for arch in config["archs"]
+              for crit in config["criteria"] for p in config["pruning"]}
+    assert wanted <= seen, sorted(wanted - seen)[:10]
+
+
+def _write_config(tmp_path, **changes):
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config.update(changes)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_unknown_criterion_fails_before_any_job(snakemake_bin, tmp_path, fashion_root):
+    configfile = _write_config(tmp_path, criteria=["nuclear", "energy-magic"])
+    result = run_snakemake(snakemake_bin, tmp_path, fashion_root, "--cores", "1",
+                           configfile=configfile, timeout=300)
+    assert result.returncode != 0
+    message = result.stderr
+    assert "unknown criterion 'energy-magic'" in message
+    assert "nuclear, nuclear-stacked, hrank" in message          # the allowed ones are named
+    assert not (tmp_path / "results").exists()                    # no job ran
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"learning_rate": 0.1}, "config key 'learning_rate' is not a known setting"),
+    ({"archs": {"resnet9000": {}}}, "unknown architecture 'resnet9000'"),
+    ({"pruning": ["uniform:1.5"]}, "uniform needs a number in [0, 1)"),
+    ({"pruning": ["rates:[0.5]*3"]}, "has 3 rates but"),
+    ({"data_root": "/nonexistent/data"}, "dataset fashion-mnist not found"),
+])
+def test_bad_config_fails_before_any_job(changes, expected, snakemake_bin, tmp_path, fashion_root):
+    configfile = _write_config(tmp_path, **changes)
+    cmd_root = "/nonexistent/data" if "data_root" in changes else fashion_root
+    result = run_snakemake(snakemake_bin, tmp_path, cmd_root, "--cores", "1",
+                           configfile=configfile, timeout=300)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison", "score_stability"]
+FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability"]
+
+
+def test_smoke_tables_and_figures_exist(smoke_local):
+    study = smoke_local[0] / "results" / "smoke"
+    for name in TABLES:
+        for ext in ("csv", "md", "tex"):
+            path = study / "tables" / f"{name}.{ext}"
+            assert path.is_file() and path.stat().st_size > 100, path
+    for name in FIGURES:
+        for ext in ("png", "pdf"):
+            path = study / "figures" / f"{name}.{ext}"
+            assert path.is_file() and path.stat().st_size > 5000, path
+
+
+def test_table_means_equal_means_recomputed_from_runs(smoke_local):
+    study = smoke_local[0] / "results" / "smoke"
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    runs = pd.read_csv(study / "runs.csv")
+    main_si, main_pruning = config["grid"]["main_score_images"], config["grid"]["main_pruning"]
+    table = pd.read_csv(study / "tables" / "by_pruning.csv")
+    checked = 0
+    for row in table.itertuples():
+        part = runs[(runs.criterion == row.criterion) & (runs.pruning == row.pruning)
+                    & (runs.label_noise == 0.0) & runs.score_images.isin([0, main_si])]
+        assert len(part) == row.acc_pruned_n
+        assert part.acc_pruned.mean() == pytest.approx(row.acc_pruned_mean, abs=1e-9)
+        assert part.macs_reduction.mean() == pytest.approx(row.macs_reduction_mean, abs=1e-9)
+        checked += 1
+    noise = pd.read_csv(study / "tables" / "by_label_noise.csv")
+    for row in noise.itertuples():
+        part = runs[(runs.criterion == row.criterion) & (runs.label_noise == row.label_noise)
+                    & (runs.pruning == main_pruning) & runs.score_images.isin([0, main_si])]
+        assert (part.acc_base - part.acc_finetuned).mean() == pytest.approx(row.drop_finetuned_mean)
+        checked += 1
+    assert checked >= 8
+
+
+def test_snakemake_report_is_self_contained(smoke_local, snakemake_bin, fashion_root):
+    workdir = smoke_local[0]
+    report = workdir / "results" / "smoke" / "report.html"
+    result = run_snakemake(snakemake_bin, workdir, fashion_root, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 50_000
+    for name in ("acc_vs_macs.png", "by_pruning.csv", "runs.csv"):
+        assert name in html
