@@ -1,9 +1,18 @@
 """Which channels can go, how many go, and physical removal through torch-pruning.
 
-Prunable layers and their coupling come from torch-pruning's dependency graph: a *group* is a set
-of layers whose output channels must be removed together (for a ResNet: the stem and every
-block's second conv of a stage share one residual stream; each block's first conv is a group of
-its own). The final classifier's outputs are never pruned.
+Prunable layers are the convolutions; Linear layers are prunable only in a network without
+convolutions (the MLP), so a CNN's hidden fully connected layer (VGG-16's 512-unit one) keeps all
+its units. The final classifier's outputs are never pruned. Coupling comes from torch-pruning's
+dependency graph: a *group* is a set of layers whose output channels must be removed together.
+  CIFAR ResNets    the stem and every block's second conv of a stage share one residual stream;
+                   each block's first conv is a group of its own
+  ResNet-50        per stage, the stream: every block's conv3 and the first block's downsample conv
+                   (the stem is its own group: stage 1 starts with a downsample conv); each
+                   block's conv1 and conv2 are groups of their own
+  VGG-16           every conv is its own group
+  DenseNet-40      every conv is its own group: a concatenation does not couple the layers it
+                   joins, it only routes each producer's channels to its consumers' inputs
+  GoogLeNet        every conv is its own group, for the same reason
 
 A group's channels are scored by combining its members' scores: each member's score vector is
 divided by its own sum (L1 normalisation), then the members are summed. Groups of one member
@@ -12,8 +21,11 @@ keep their layer's ranking unchanged.
 Schemes (config key `pruning`):
   uniform:<rate>     remove int(rate * n) channels of every group
   rates:<string>     one rate per prunable layer in module order, HRank syntax "[0.1]+[0.6]*35";
-                     a group takes the rate of its first member in module order
-  preset:hrank       the HRank string of the architecture (REFERENCE section 3)
+                     a group takes the rate of its first member in module order. For an
+                     architecture in `models.RATE_UNITS` (GoogLeNet) the string may instead give
+                     one rate per unit, as HRank's does (see `layer_rates`)
+  preset:hrank       the HRank string of the architecture (REFERENCE section 3); docs/presets.md
+                     lists what each preset removes
   macs:<fraction>    global: remove the channels with the lowest mean-normalised scores until
                      `fraction` of the conv+linear MACs is gone (see `allocate_macs`)
 """
@@ -27,7 +39,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .errors import UserError
-from .models import ZeroPadShortcut
+from .models import RATE_UNITS, ZeroPadShortcut
 
 HRANK_PRESETS: dict[str, str] = {
     "vgg16": "[0.95]+[0.5]*6+[0.9]*4+[0.8]*2",
@@ -102,12 +114,19 @@ def dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.Depend
             model, example_input, customized_pruners=CUSTOM_PRUNERS, verbose=False)
 
 
+def root_types(model: nn.Module) -> tuple[type, ...]:
+    """Layer types whose output channels are pruned: convs, or Linear in a conv-free network."""
+    classifier = dict(model.named_modules())[classifier_name(model)]
+    has_convs = any(isinstance(m, nn.Conv2d) and m is not classifier for m in model.modules())
+    return (nn.Conv2d,) if has_convs else (nn.Linear,)
+
+
 def layout_of(model: nn.Module, graph: tp.DependencyGraph) -> Layout:
     names = {module: name for name, module in model.named_modules()}
     order = {name: i for i, name in enumerate(names.values())}
     classifier = dict(model.named_modules())[classifier_name(model)]
     groups = []
-    for group in graph.get_all_groups(root_module_types=PRUNABLE_TYPES, ignored_layers=[classifier]):
+    for group in graph.get_all_groups(root_module_types=root_types(model), ignored_layers=[classifier]):
         members = sorted({names[dep.target.module] for dep, _ in group
                           if isinstance(dep.target.module, PRUNABLE_TYPES)
                           and graph.is_out_channel_pruning_fn(dep.handler)}, key=order.get)
@@ -155,6 +174,7 @@ class Scheme:
     kind: str      # uniform | rates | macs
     value: object  # float, or list of floats for rates
     text: str
+    arch: str | None = None  # lets a rates string give one rate per unit (see `layer_rates`)
 
 
 def parse_scheme(text: str, arch: str | None = None) -> Scheme:
@@ -165,9 +185,9 @@ def parse_scheme(text: str, arch: str | None = None) -> Scheme:
         if arch not in HRANK_PRESETS:
             raise UserError(f"no HRank preset for architecture {arch!r}",
                             f"presets exist for: {', '.join(sorted(HRANK_PRESETS))}")
-        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text)
+        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch)
     if kind == "rates":
-        return Scheme("rates", parse_rates(argument), text)
+        return Scheme("rates", parse_rates(argument), text, arch)
     if kind in ("uniform", "macs"):
         try:
             value = float(argument)
@@ -220,20 +240,39 @@ def allocate_rates(layout: Layout, scores: dict[str, torch.Tensor],
     return removed
 
 
+def layer_rates(layout: Layout, rates: list[float], arch: str | None = None) -> dict[str, float]:
+    """Compress rate of every prunable layer, from a rate string's rates.
+
+    The rates are one per prunable layer in module order. For an architecture in
+    `models.RATE_UNITS` (GoogLeNet: the pre-layer, then each inception module) they may instead
+    be one per unit, as in HRank's string: each unit's rate goes to the layers its expansion
+    names, every other layer gets 0. The count tells the two forms apart. Any other count raises
+    a UserError that states both numbers."""
+    layers = layout.layers
+    expand = RATE_UNITS.get(arch) if arch else None
+    units = expand(layers) if expand else None
+    if units is not None and len(rates) == len(units) != len(layers):
+        per_layer = {name: 0.0 for name in layers}
+        for rate, members in zip(rates, units):
+            per_layer.update({name: rate for name in members})
+        return per_layer
+    if len(rates) != len(layers):
+        also = f" (or {len(units)}, one per unit of {arch})" if units is not None else ""
+        raise UserError(
+            f"compress-rate string has {len(rates)} rates but the model has "
+            f"{len(layers)} prunable layers{also}",
+            f"give exactly {len(layers)} rates, one per prunable layer in module order{also} "
+            f"(see docs/presets.md)")
+    return dict(zip(layers, rates))
+
+
 def allocate(layout: Layout, scores: dict[str, torch.Tensor], scheme: Scheme,
              macs_model: "MacsModel | None" = None) -> dict[str, list[int]]:
     """Removed channel indices per group key for `scheme`."""
     if scheme.kind == "uniform":
         return allocate_rates(layout, scores, {g.key: scheme.value for g in layout.groups})
     if scheme.kind == "rates":
-        rates = scheme.value
-        if len(rates) != len(layout.layers):
-            raise UserError(
-                f"compress-rate string has {len(rates)} rates but the model has "
-                f"{len(layout.layers)} prunable layers",
-                f"give exactly {len(layout.layers)} rates, one per prunable conv in module order "
-                f"(see docs/presets.md)")
-        per_layer = dict(zip(layout.layers, rates))
+        per_layer = layer_rates(layout, scheme.value, scheme.arch)
         return allocate_rates(layout, scores, {g.key: per_layer[g.key] for g in layout.groups})
     if scheme.kind == "macs":
         if macs_model is None:
