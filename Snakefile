@@ -18,4 +18,5 @@ rule all:
         f"{OUT}/runs.csv",
         rules.report_tables_figures.output,
         rules.toy_report.output if TOY_DATASETS else [],
+        rules.claims.output,
     default_target: True

@@ -48,6 +48,8 @@ def _train_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None
     group.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default: 0)")
     group.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
     group.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    group.add_argument("--batches-per-epoch", type=int, default=None,
+                       help="stop each epoch after this many batches (default: all)")
     group.add_argument("--augment", default="default", choices=["default", "flip", "none"],
                        help="training augmentation: the dataset's crop+flip (default), flips only, none")
 
@@ -130,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--main-pruning", default=None, help="main pruning level (default: first)")
     report.add_argument("--main-score-images", type=int, default=None,
                         help="main score_images (default: the largest)")
+    claims = sub.add_parser("claims", help="verdicts on the paper's claims: claims.md and claims.json")
+    claims.add_argument("--study-dir", required=True, help="results/{study}")
+    claims.add_argument("--main-pruning", required=True, help="the study's main pruning level")
+    claims.add_argument("--main-score-images", type=int, required=True, help="the main score_images")
+
     toy = sub.add_parser("toy", help="the 2-D toy decision-boundary experiment for one dataset")
     toy.add_argument("--dataset", required=True, help="moons | circles | spiral")
     toy.add_argument("--seeds", type=int, default=10, help="number of seeds, from --seed on (default: 10)")

@@ -73,7 +73,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        momentum=args.momentum, weight_decay=args.weight_decay,
                        schedule=args.schedule, label_smoothing=args.label_smoothing,
-                       amp=args.amp, channels_last=args.channels_last, augment=args.augment)
+                       amp=args.amp, channels_last=args.channels_last, augment=args.augment,
+                       batches_per_epoch=args.batches_per_epoch)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -343,6 +344,17 @@ def toy_report(args: argparse.Namespace) -> int:
         boundaries = load_torch(Path(folder) / "boundaries.pt", "toy boundaries")
         dataset = Path(folder).name
         save_figure(plot_boundaries(boundaries, dataset, criteria, fractions), out, f"boundaries_{dataset}")
-    save_figure(plot_curves(frame), out, "toy_curves")
+    save_figure(plot_curves(frame, "global"), out, "toy_curves")
+    if "per-layer" in set(frame.get("allocation", [])):
+        save_figure(plot_curves(frame, "per-layer"), out, "toy_curves_per_layer")
     print(f"[toy-report] {len(frame)} rows, figures in {out}")
+    return 0
+
+
+def claims(args: argparse.Namespace) -> int:
+    from .claims import write_claims
+
+    written = write_claims(Path(args.study_dir), args.main_pruning, args.main_score_images)
+    for claim in written:
+        print(f"[claims] {claim.name}: {claim.verdict}")
     return 0

@@ -8,7 +8,10 @@ activations over the samples / N; `hrank` (rank of a 1 x 1 map: 1 if non-zero) a
 both to the fraction of samples on which the unit is active.
 
 Units are removed globally: each layer's scores are divided by that layer's mean score, and the
-lowest `fraction` of all hidden units go (every layer keeps at least one). A pruned MLP is
+lowest `fraction` of all hidden units go (every layer keeps at least one). This is the claim's
+setting and the authors' global scheme (L1 normalisation per layer ranks the same when layers
+have equal widths). As a secondary analysis, `per-layer` removes the same fraction from every
+layer. A pruned MLP is
 evaluated by selecting the kept rows and columns of its weight matrices, which is exactly what
 physical removal does to an MLP (a test checks it against torch-pruning).
 """
@@ -81,6 +84,8 @@ class ToyConfig:
     grid: int = 64                         # grid x grid points over the input plane
     criteria: list[str] = field(default_factory=lambda: ["nuclear", "nuclear-stacked", "hrank", "apoz",
                                                          "taylor", "l1", "l2", "fpgm", "random"])
+    # global (the claim's setting) and, as a secondary analysis, the same fraction in every layer
+    allocations: list[str] = field(default_factory=lambda: ["global", "per-layer"])
 
 
 def train_mlp(points: torch.Tensor, labels: torch.Tensor, classes: int, config: ToyConfig,
@@ -126,6 +131,20 @@ def global_keep(layout, scores: dict[str, torch.Tensor], fraction: float) -> dic
         removed[layer].add(index)
     return {layer: torch.tensor([i for i in range(scores[layer].numel()) if i not in removed[layer]])
             for layer in layout.layers}
+
+
+def layer_keep(layout, scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """Kept unit indices when every hidden layer loses the same `fraction` of its own units."""
+    keep = {}
+    for layer in layout.layers:
+        count = scores[layer].numel()
+        removed = min(int(round(fraction * count)), count - 1)
+        order = torch.sort(scores[layer].double(), stable=True).indices
+        keep[layer] = order[removed:].sort().values
+    return keep
+
+
+ALLOCATIONS = {"global": global_keep, "per-layer": layer_keep}
 
 
 def pruned_forward(model: nn.Module, keep: dict[str, torch.Tensor] | None):
@@ -180,21 +199,22 @@ def run_dataset(name: str, config: ToyConfig) -> tuple[pd.DataFrame, dict]:
             # MLP units: the "feature map" is the activation, i.e. the ReLU output.
             scores, _ = score_model(model, layout.layers, criterion, batches=[(ref_x, ref_y)],
                                     limit=len(ref_y), seed=seed, feature_point="relu")
-            for fraction in config.fractions:
-                keep = global_keep(layout, scores, fraction)
+            for allocation, fraction in [(a, f) for a in config.allocations for f in config.fractions]:
+                keep = ALLOCATIONS[allocation](layout, scores, fraction)
                 forward = pruned_forward(model, keep)
                 grid_pred = forward(grid).argmax(1)
                 change = (grid_pred != base_grid).float().mean().item()
                 for sigma, inputs in noisy.items():
                     pred = forward(inputs).argmax(1)
                     rows.append({
-                        "dataset": name, "seed": seed, "criterion": criterion, "fraction": fraction,
-                        "input_noise": sigma, "units_kept": int(sum(len(k) for k in keep.values())),
+                        "dataset": name, "seed": seed, "criterion": criterion, "allocation": allocation,
+                        "fraction": fraction, "input_noise": sigma,
+                        "units_kept": int(sum(len(k) for k in keep.values())),
                         "acc_base": 100.0 * (base_pred[sigma] == test_y).float().mean().item(),
                         "acc_pruned": 100.0 * (pred == test_y).float().mean().item(),
                         "prediction_change": 100.0 * (pred != base_pred[sigma]).float().mean().item(),
                         "boundary_change": 100.0 * change})
-                if seed == config.seeds[0]:
+                if seed == config.seeds[0] and allocation == config.allocations[0]:
                     boundaries["pruned"][f"{criterion}@{fraction}"] = grid_pred.reshape(config.grid, config.grid)
     return pd.DataFrame(rows), boundaries
 
@@ -240,13 +260,15 @@ def plot_boundaries(boundaries: dict, dataset: str, criteria: list[str], fractio
     return fig
 
 
-def plot_curves(frame: pd.DataFrame):
+def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
     """Accuracy and boundary change vs. pruning fraction, per criterion and dataset (clean test)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     clean = frame[frame.input_noise == 0]
+    if "allocation" in clean:
+        clean = clean[clean.allocation == allocation]
     datasets = list(dict.fromkeys(clean.dataset))
     fig, axes = plt.subplots(2, len(datasets), figsize=(4.5 * len(datasets), 7.5), squeeze=False)
     for col, dataset in enumerate(datasets):
@@ -266,6 +288,7 @@ def plot_curves(frame: pd.DataFrame):
             axes[row][col].set_xlabel("hidden units removed (%)")
             axes[row][col].grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"Toy study: mean ± std over {clean.seed.nunique()} seeds, no fine-tuning")
+    fig.suptitle(f"Toy study, {allocation} allocation of removed units: mean ± std over "
+                 f"{clean.seed.nunique()} seeds, no fine-tuning")
     fig.tight_layout()
     return fig

@@ -34,6 +34,7 @@ class TrainConfig:
     amp: bool = False                 # autocast (bf16 on CPU, fp16 on CUDA)
     channels_last: bool = False
     augment: str = "default"          # default (dataset's crop + flip) | flip | none
+    batches_per_epoch: int | None = None  # cap an epoch (short fine-tunes); None = all batches
 
     def validate(self) -> None:
         if self.augment not in ("default", "flip", "none"):
@@ -106,6 +107,8 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
         loss_sum = torch.zeros((), device=device)
         batches = 0
         for inputs, labels in train_batches:
+            if config.batches_per_epoch is not None and batches >= config.batches_per_epoch:
+                break
             with torch.autocast(autocast_device, dtype=amp_dtype, enabled=config.amp):
                 loss = loss_fn(model(inputs), labels)
             optimizer.zero_grad(set_to_none=True)

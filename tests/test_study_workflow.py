@@ -125,3 +125,42 @@ def test_snakemake_report_is_self_contained(smoke_local, snakemake_bin, fashion_
     assert report.stat().st_size > 50_000
     for name in ("acc_vs_macs.png", "by_pruning.csv", "runs.csv"):
         assert name in html
+
+
+def test_claims_recomputed_from_raw_results(smoke_local):
+    """Recompute the data-size verdict's statistic from the score files themselves (not from
+    stability.csv) and the toy statistic from toy.csv, and compare with claims.json."""
+    import json
+
+    import numpy as np
+    import torch
+    from scipy.stats import spearmanr
+
+    study = smoke_local[0] / "results" / "smoke"
+    claims = {c["name"]: c for c in json.loads((study / "claims.json").read_text())["claims"]}
+    assert {"toy", "data_size", "label_noise"} <= set(claims)
+    for claim in claims.values():
+        assert claim["verdict"] in ("supported", "not supported", "inconclusive")
+
+    data_size = claims["data_size"]
+    rhos = []
+    for base in sorted((study / "scores").iterdir()):
+        if "__ln0.0__" not in base.name:
+            continue
+        small = torch.load(base / "nuclear_si32" / "scores.pt", weights_only=True)["scores"]
+        large = torch.load(base / "nuclear_si256" / "scores.pt", weights_only=True)["scores"]
+        for layer in small:
+            if small[layer].std() > 0 and large[layer].std() > 0:
+                rhos.append(spearmanr(small[layer].numpy(), large[layer].numpy())[0])
+    assert data_size["per_criterion"]["nuclear"]["mean"] == pytest.approx(np.mean(rhos), abs=1e-3)
+    assert data_size["per_criterion"]["nuclear"]["n"] == len(rhos)
+
+    toy = pd.read_csv(study / "toy" / "toy.csv")
+    clean = toy[toy.input_noise == 0]
+    comparison = claims["toy"]["comparison"]
+    mine = clean[clean.criterion == "nuclear"].set_index(["dataset", "fraction", "seed"]).boundary_change
+    theirs = clean[clean.criterion == comparison["comparator"]].set_index(
+        ["dataset", "fraction", "seed"]).boundary_change
+    # The statistic is 100 - boundary change, so the difference flips sign.
+    assert comparison["mean_difference"] == pytest.approx((theirs - mine).mean(), abs=1e-9)
+    assert comparison["pairs"] == len(mine)

@@ -50,3 +50,23 @@ rule report_tables_figures:
         runtime=10,
     shell:
         "nnprune report --study-dir {OUT} {params.main} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        runs=f"{OUT}/runs.csv",
+        stability=f"{OUT}/stability.csv",
+        toy=[f"{OUT}/toy/toy.csv"] if TOY_DATASETS else [],
+    output:
+        md=report(f"{OUT}/claims.md", category="Claims", caption="../report/claims.rst"),
+        json=f"{OUT}/claims.json",
+    log:
+        f"{OUT}/logs/claims.log",
+    params:
+        main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "nnprune claims --study-dir {OUT} {params.main} > {log} 2>&1"

@@ -171,7 +171,7 @@ def score_files():
 
 TOY = config["toy"]
 TOY_DATASETS = TOY.get("datasets", ["moons", "circles", "spiral"]) if TOY.get("enabled", True) else []
-TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves"]
+TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves", "toy_curves_per_layer"]
 
 
 def toy_args(wildcards):
