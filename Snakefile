@@ -2,7 +2,11 @@
 # Default study: `snakemake --cores all`; another: `snakemake --cores all --configfile config/smoke.yaml`.
 from pathlib import Path
 
-configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+# The default study only when no --configfile is given: Snakemake would otherwise deep-merge
+# the given config over it (e.g. adding the default study's architectures to another study's).
+if not workflow.overwrite_configfiles:
+
+    configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"

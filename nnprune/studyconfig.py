@@ -117,7 +117,13 @@ def check(config: dict[str, Any], require_data: bool = True) -> None:
     check_keys(config)
     check_sizes(config)
     check_pruning(config)
-    missing = dataset_missing(config) if require_data else None
+    if require_data:
+        check_dataset(config)
+
+
+def check_dataset(config: dict[str, Any]) -> None:
+    """Raises UserError when the study's dataset is not readable under data_root."""
+    missing = dataset_missing(config)
     if missing:
         fix = ("run `make setup` (or `nnprune fetch-data --dataset fashion-mnist --root DATA`)"
                if config["dataset"] == "fashion-mnist" else

@@ -26,9 +26,20 @@ except Exception as error:  # WorkflowError wrapping jsonschema's ValidationErro
     _fail(f"config does not match workflow/schemas/config.schema.yaml: {error}",
           "correct the key named above; every allowed key and value is in that schema")
 try:
-    check(config, require_data=not workflow.dryrun)
+    check(config, require_data=False)
 except UserError as error:
     _fail(error.problem, error.fix)
+
+
+# The dataset is checked when execution starts (before any job), not at parse time, so that
+# `snakemake -n` works on a machine without the data (e.g. the paper configs on a laptop).
+onstart:
+    from nnprune.studyconfig import check_dataset
+
+    try:
+        check_dataset(config)
+    except UserError as error:
+        _fail(error.problem, error.fix)
 
 
 STUDY = config["study"]
