@@ -55,3 +55,77 @@ def test_random_reproducible_by_seed():
     assert torch.equal(first["a"], again["a"]) and torch.equal(first["b"], again["b"])
     assert not torch.equal(first["a"], other["a"])
     assert first["b"].shape == (5,)
+
+
+def _stream(name, maps, grads=None, split=3):
+    """Feed a criterion its batch statistics in two chunks, as scoring does."""
+    crit = CRITERIA[name]
+    parts = [(maps[:split], None if grads is None else grads[:split]),
+             (maps[split:], None if grads is None else grads[split:])]
+    total = sum(crit.batch_stat(m) if g is None else crit.batch_stat(m, g) for m, g in parts)
+    return crit.finalize(total, maps.shape[0])
+
+
+def test_nuclear_stacked_equals_svd_of_stacked_maps():
+    maps = torch.randn(7, 3, 4, 5, generator=torch.Generator().manual_seed(3))
+    expected = torch.stack([torch.linalg.svdvals(maps[:, c].reshape(7, -1).double()).sum() / 7
+                            for c in range(3)])
+    torch.testing.assert_close(_stream("nuclear-stacked", maps).double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_apoz_is_one_minus_zero_fraction():
+    maps = torch.relu(torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(4)))
+    maps[:, 2] = 0.0                                   # a dead channel: least important
+    zeros = torch.tensor([[(maps[n, c] == 0).float().mean() for c in range(4)] for n in range(6)])
+    expected = 1 - zeros.mean(0)
+    got = _stream("apoz", maps)
+    torch.testing.assert_close(got, expected)
+    assert got[2] == 0.0 and got.argmin() == 2
+
+
+def test_taylor_equals_naive_abs_sum_of_activation_times_gradient():
+    g = torch.Generator().manual_seed(5)
+    maps, grads = torch.randn(5, 3, 4, 4, generator=g), torch.randn(5, 3, 4, 4, generator=g)
+    expected = torch.zeros(3, dtype=torch.float64)
+    for n in range(5):
+        for c in range(3):
+            expected[c] += abs(sum(float(maps[n, c, i, j] * grads[n, c, i, j])
+                                   for i in range(4) for j in range(4)))
+    torch.testing.assert_close(_stream("taylor", maps, grads).double(), expected / 5, rtol=1e-5, atol=1e-6)
+
+
+def test_taylor_reads_gradients_of_the_labels():
+    """Scoring a model with taylor uses the labels: flipping them changes the scores."""
+    from nnprune.models import build
+    from nnprune.pruning import model_layout
+    from nnprune.scoring import score_model
+
+    torch.manual_seed(0)
+    model = build("resnet20", width=0.25, in_channels=1).eval()
+    layers = model_layout(model, (1, 28, 28)).layers
+    x = torch.randn(16, 1, 28, 28)
+    labels = torch.arange(16) % 10
+    first, _ = score_model(model, layers, "taylor", batches=[(x, labels)], limit=16)
+    other, _ = score_model(model, layers, "taylor", batches=[(x, (labels + 3) % 10)], limit=16)
+    assert not torch.allclose(first["layer3.0.conv1"], other["layer3.0.conv1"])
+
+
+def test_fpgm_hand_made_median_filter_scores_lowest():
+    # Filters at -1, 0, 0.1, 0.3 and 5 on a line: 0.1 is the geometric median, then 0, then 0.3.
+    points = (-1.0, 0.0, 0.1, 0.3, 5.0)
+    weight = torch.tensor(points).view(5, 1, 1, 1)
+    expected = torch.tensor([sum(abs(a - b) for b in points) for a in points])
+    got = CRITERIA["fpgm"].from_weight(weight)
+    torch.testing.assert_close(got, expected.float())
+    assert got.argsort().tolist()[:3] == [2, 1, 3]
+
+
+def test_score_help_lists_every_criterion():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "nnprune.cli", "score", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for name, criterion in CRITERIA.items():
+        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
+        assert criterion.summary.split()[0] in line, line
