@@ -33,6 +33,14 @@ PAPER_ROWS = [
 ]
 
 
+def criterion_color(criterion: str) -> str:
+    """The same colour for a criterion in every figure."""
+    from .criteria import CRITERIA
+
+    names = list(CRITERIA)
+    return f"C{names.index(criterion) % 10}" if criterion in names else "black"
+
+
 def summarise(frame: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, std and n of each metric per key combination: columns {metric}_mean/_std/_n."""
     grouped = frame.groupby(keys, dropna=False)[metrics]
@@ -126,7 +134,7 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
 def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = False) -> None:
     for criterion, part in table.groupby("criterion"):
         part = part.sort_values(x)
-        style = {"marker": "o", "capsize": 3, "label": criterion}
+        style = {"marker": "o", "capsize": 3, "label": criterion, "color": criterion_color(criterion)}
         if criterion == "nuclear":
             style.update(linewidth=2.5, zorder=5)
         ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), **style)
@@ -172,7 +180,7 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
             part = part.sort_values("macs_reduction_mean")
             ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"],
                         xerr=part.macs_reduction_std.fillna(0), yerr=part[f"{metric}_std"].fillna(0),
-                        marker="o", capsize=3, label=criterion,
+                        marker="o", capsize=3, label=criterion, color=criterion_color(criterion),
                         linewidth=2.5 if criterion == "nuclear" else 1.5)
         ax.set_xlabel("MACs removed (%)")
         ax.set_ylabel(METRIC_LABELS[metric])
@@ -188,10 +196,9 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
     free = by_size[by_size.score_images == 0]
     for ax, metric in zip(axes, accs):
         _errorbar_lines(ax, data_driven, "score_images", metric, log_x=True)
-        for i, row in enumerate(free.itertuples()):
+        for row in free.itertuples():
             ax.axhline(getattr(row, f"{metric}_mean"), linestyle="--", linewidth=1,
-                       color=f"C{(len(data_driven.criterion.unique()) + i) % 10}",
-                       label=f"{row.criterion} (data-free)")
+                       color=criterion_color(row.criterion), label=f"{row.criterion} (data-free)")
         ax.set_xlabel("scoring images (log scale)")
         ax.set_title(titles[metric])
     axes[-1].legend(title="criterion", fontsize=8)

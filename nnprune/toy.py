@@ -266,6 +266,8 @@ def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .report import criterion_color
+
     clean = frame[frame.input_noise == 0]
     if "allocation" in clean:
         clean = clean[clean.allocation == allocation]
@@ -279,7 +281,8 @@ def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
             width = 2.5 if criterion == "nuclear" else 1.2
             for row, metric in enumerate(["acc_pruned", "boundary_change"]):
                 axes[row][col].errorbar(100 * s.index, s[(metric, "mean")], yerr=s[(metric, "std")],
-                                        marker="o", capsize=2, linewidth=width, label=criterion)
+                                        marker="o", capsize=2, linewidth=width, label=criterion,
+                                        color=criterion_color(criterion))
         axes[0][col].axhline(part.acc_base.mean(), color="black", linestyle=":", label="unpruned")
         axes[0][col].set_title(dataset)
         axes[0][col].set_ylabel("test accuracy after pruning (%)")
