@@ -1,6 +1,7 @@
 """All runs into one pandas frame (one row per pruned model): the only source of tables and plots."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +15,10 @@ COLUMNS = ["dataset", "arch", "width", "train_size", "label_noise", "noise_kind"
            "seconds_finetune", "pruned_metrics"]
 
 
-def run_row(pruned_metrics: Path) -> dict:
-    """One row from a run's pruned/metrics.json and, when present, the sibling finetuned/."""
+def run_row(pruned_metrics: Path, study_dir: Path | None = None) -> dict:
+    """One row from a run's pruned/metrics.json and, when present, the sibling finetuned/.
+    `pruned_metrics` in the row is relative to `study_dir` when given, so runs.csv traces each
+    row to its metrics.json wherever the study is run or moved."""
     pruned = read_json(pruned_metrics)
     config, results = pruned["config"], pruned["results"]
     data = config["data"]
@@ -37,12 +40,13 @@ def run_row(pruned_metrics: Path) -> dict:
         "latency_pruned_ms": after.get("latency_ms", float("nan")),
         "seconds_prune": pruned["provenance"]["seconds"],
         "seconds_finetune": finetuned["provenance"]["seconds"] if finetuned else float("nan"),
-        "pruned_metrics": str(pruned_metrics),
+        "pruned_metrics": (Path(os.path.relpath(pruned_metrics, study_dir)).as_posix()
+                           if study_dir is not None else str(pruned_metrics)),
     }
 
 
-def collect_runs(paths: list[Path]) -> pd.DataFrame:
-    frame = pd.DataFrame([run_row(p) for p in paths], columns=COLUMNS)
+def collect_runs(paths: list[Path], study_dir: Path | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame([run_row(p, study_dir) for p in paths], columns=COLUMNS)
     keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "seed"]
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 

@@ -6,9 +6,11 @@ Checkpoints and score files load with `weights_only=True`: no code runs from a d
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -18,14 +20,30 @@ import torch
 from .errors import UserError
 
 
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """The mode a plain `open(path, "w")` would give (0o666 minus the umask); read once, since
+    reading the umask means briefly setting it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call `write(tmp_path)` then rename tmp_path to `path`. Returns `path`."""
+    """Call `write(tmp_path)` then rename tmp_path to `path`. Returns `path`.
+
+    Until the rename, `path` keeps its old content (or stays absent); on any exception the
+    temporary file is removed. A SIGKILL can leave a `.{name}.*.tmp` file, never a partial `path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates 0600 files; results should be as readable as any other file.
+        os.chmod(tmp, _file_mode())
+        # fsync before the rename: after a crash the new name never points at unwritten blocks.
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -33,7 +51,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_directory(path.parent)
     return path
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -77,9 +110,14 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        # torch's message starts with generic advice to retry with weights_only=False, which
+        # is exactly what must not happen; name the offending global instead.
+        offending = re.search(r"GLOBAL (\S+)", str(error))
+        last_line = (str(error).strip().splitlines() or ["an unsupported type"])[-1]
+        detail = f"it would call {offending.group(1)}" if offending else last_line
         raise UserError(
-            f"{what} {path} holds objects that are not plain tensors and containers; "
-            f"refusing to unpickle it, since that could run code ({str(error).splitlines()[0]})",
+            f"{what} {path} holds objects that are not plain tensors and containers "
+            f"({detail}); refusing to unpickle it, since that could run code",
             "use only files written by nnprune; delete this one and rerun the step that writes it",
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:

@@ -14,13 +14,23 @@ from . import __version__
 PACKAGES = ("torch", "torchvision", "torch-pruning", "fvcore", "snakemake")
 
 
-def git_commit() -> str | None:
+def _git(*args: str) -> subprocess.CompletedProcess | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_commit() -> str | None:
+    out = _git("rev-parse", "HEAD")
+    return out.stdout.strip() or None if out is not None and out.returncode == 0 else None
+
+
+def git_dirty() -> bool | None:
+    """True when tracked files differ from the commit (the commit alone does not name the code)."""
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return bool(out.stdout.strip()) if out is not None and out.returncode == 0 else None
 
 
 def provenance(device: torch.device, started: dt.datetime, seconds: float) -> dict:
@@ -30,7 +40,8 @@ def provenance(device: torch.device, started: dt.datetime, seconds: float) -> di
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"nnprune_version": __version__, "git_commit": git_commit(), "versions": versions,
+    return {"nnprune_version": __version__, "git_commit": git_commit(), "git_dirty": git_dirty(),
+            "versions": versions,
             "python": platform.python_version(), "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 3)}

@@ -94,7 +94,8 @@ def train(args: argparse.Namespace) -> int:
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment)
     val_batches = bundle.batches("val", 512, device=step.device)
-    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
+    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
+                  run_inputs={"data": data_config})
     input_shape = (spec.channels, spec.image_size, spec.image_size)
     test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
     model.cpu()
@@ -256,7 +257,8 @@ def finetune(args: argparse.Namespace) -> int:
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment)
     val_batches = bundle.batches("val", 512, device=step.device)
-    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log)
+    summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
+                  run_inputs={"data": meta["data"], "seed": args.seed})
     test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
                tuple(meta["input_shape"]), meta["removed"],
@@ -282,8 +284,8 @@ def aggregate(args: argparse.Namespace) -> int:
     from .aggregate import collect_runs, score_stability
     from .io import write_text
 
-    frame = collect_runs([Path(p) for p in args.runs])
     out = Path(args.out)
+    frame = collect_runs([Path(p) for p in args.runs], study_dir=out)
     write_text(out / "runs.csv", frame.to_csv(index=False))
     stability = score_stability([Path(p) for p in args.scores or []])
     write_text(out / "stability.csv", stability.to_csv(index=False))

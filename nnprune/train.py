@@ -8,6 +8,8 @@ bit-identical weights.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -70,14 +72,29 @@ class NonFiniteLoss(UserError):
     pass
 
 
+def run_fingerprint(model: nn.Module, config: TrainConfig, inputs: dict | None = None) -> str:
+    """sha256 of the starting weights, the training config and `inputs` (data, seed): a resume
+    state is only continued by the run that wrote it."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"config": asdict(config), "inputs": inputs or {}},
+                             sort_keys=True, default=str).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resume_path: Path,
-        device: torch.device, log: Callable[[str], None] = print) -> dict:
+        device: torch.device, log: Callable[[str], None] = print, run_inputs: dict | None = None) -> dict:
     """Train `model` in place; at the end it holds the best-by-validation weights.
 
     Returns a summary: epochs run, best epoch, best validation accuracy (%), per-epoch history,
-    train time (s) and images/s. `resume_path` holds the per-epoch resume state.
+    train time (s) and images/s. `resume_path` holds the per-epoch resume state; it is continued
+    only when it was written by the same run (same starting weights, config and `run_inputs`),
+    otherwise training starts afresh and overwrites it.
     """
     config.validate()
+    fingerprint = run_fingerprint(model, config, run_inputs)
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -87,8 +104,13 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
     best_state = copy.deepcopy(model.state_dict())
-    if resume_path.exists():
-        state = load_torch(resume_path, "resume state")
+    state = load_torch(resume_path, "resume state") if resume_path.exists() else None
+    if state is not None and (not isinstance(state, dict) or state.get("fingerprint") != fingerprint):
+        # E.g. the config changed (more epochs, another lr) and Snakemake reruns the job: the old
+        # state would silently continue a different run.
+        log(f"ignoring {resume_path}: written by a run with other settings or starting weights")
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -100,6 +122,8 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     autocast_device = "cuda" if device.type == "cuda" else "cpu"
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    if state is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])   # fp16 loss scale: part of an exact resume
     train_seconds, images_seen = 0.0, 0
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -120,10 +144,12 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             images_seen += labels.numel()
         mean_loss = (loss_sum / max(batches, 1)).item()   # one sync per epoch
         if not math.isfinite(mean_loss):
+            kept = (f"the last good state (epoch {epoch}) is kept in {resume_path}" if epoch > 0
+                    else "no epoch of this run finished")
             raise NonFiniteLoss(
-                f"training loss became {mean_loss} in epoch {epoch + 1}; the last good state "
-                f"(epoch {epoch}) is kept in {resume_path}",
-                "lower the learning rate (lr) or disable amp, then rerun the same command")
+                f"training loss became {mean_loss} in epoch {epoch + 1}; {kept}",
+                "lower the learning rate (--lr, or lr in the config's train/finetune section) "
+                "or disable amp, then rerun")
         scheduler.step()
         train_seconds += time.perf_counter() - started
         val_acc = accuracy(model, val_batches)
@@ -139,7 +165,7 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             "scheduler": scheduler.state_dict(), "batch_rng": train_batches.generator.get_state(),
             "rng": _rng_state(), "epoch": epoch + 1, "best_acc": best_acc,
             "best_epoch": best_epoch, "best_model": best_state, "history": history,
-            "config": asdict(config)})
+            "config": asdict(config), "fingerprint": fingerprint, "scaler": scaler.state_dict()})
     if config.epochs > 0:
         model.load_state_dict(best_state)
     return {"epochs": config.epochs, "best_epoch": best_epoch, "best_val_acc": best_acc,

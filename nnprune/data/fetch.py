@@ -28,13 +28,13 @@ def _fashion_present(raw: Path) -> bool:
 def _copy_from_debian(raw: Path, source: Path = DEBIAN_DIR) -> bool:
     if not all((source / f"{name}.gz").is_file() for name in FASHION_FILES):
         return False
-    raw.mkdir(parents=True, exist_ok=True)
+    from ..io import atomic_write
+
     for name in FASHION_FILES:
-        target = raw / name
-        tmp = raw / f".{name}.tmp"
-        with gzip.open(source / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
+        def unpack(tmp: str, packed: Path = source / f"{name}.gz") -> None:
+            with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        atomic_write(raw / name, unpack)
     return True
 
 

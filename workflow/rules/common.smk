@@ -48,6 +48,9 @@ DATASET = config["dataset"]
 DATA_ROOT = config["data_root"]
 THREADS = int(config["threads_per_job"])
 DEVICE = config["device"]
+# Follows --device in every step that runs the network (README "Reproducibility" gives the cost).
+# Empty when off, so the shell commands (and Snakemake's params rerun trigger) stay as they were.
+DETERMINISTIC = " --deterministic" if config["deterministic"] else ""
 
 
 def gpu_resources():
@@ -142,7 +145,7 @@ def train_args(wildcards):
     size = "" if b["train_size"] is None else f"--train-size {b['train_size']}"
     return (f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
             f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
-            f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE} "
+            f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE}{DETERMINISTIC} "
             f"{_options(config['train'])}")
 
 
@@ -150,19 +153,19 @@ def score_args(wildcards, criteria, sizes):
     seed = BASELINES[wildcards.base]["seed"]
     point = f"--feature-point {config['feature_point']}" if config.get("feature_point") else ""
     return (f"--criterion {','.join(criteria)} --score-images {','.join(map(str, sizes))} "
-            f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE} {point}")
+            f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE}{DETERMINISTIC} {point}")
 
 
 def prune_args(wildcards):
     latency = "--latency" if config["latency"] else ""
-    return (f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE} {latency} "
+    return (f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE}{DETERMINISTIC} {latency} "
             f"--bn-recalibration {config['bn_recalibration']} --seed {BASELINES[wildcards.base]['seed']}")
 
 
 def finetune_args(wildcards):
     seed = BASELINES[wildcards.base]["seed"]
     options = {k: v for k, v in config["finetune"].items() if k != "pruning"}
-    return f"--seed {seed} --device {DEVICE} {_options(options)}"
+    return f"--seed {seed} --device {DEVICE}{DETERMINISTIC} {_options(options)}"
 
 
 def pruned_metrics():
