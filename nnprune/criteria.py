@@ -12,6 +12,7 @@ Feature maps arrive as [B, C, H, W]; a fully connected layer's output [B, C] is 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -19,16 +20,38 @@ import torch
 from torch import Tensor
 
 FEATURE_POINTS = ("bn", "relu")
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
 
 def _as_maps(features: Tensor) -> Tensor:
     return features if features.dim() == 4 else features.reshape(*features.shape[:2], 1, 1)
 
 
+def per_matrix(function: Callable[[Tensor], Tensor], matrices: Tensor) -> Tensor:
+    """`function` (a batched torch.linalg call) on [B, C, m, n] matrices, the batch split over
+    torch's CPU threads. Why: on the CPU torch runs one LAPACK call per matrix in a serial loop
+    on one core, and each call is too small to use a second one. Every matrix gets the same
+    call as without the split, so results are bit-identical."""
+    workers = torch.get_num_threads()
+    if matrices.device.type != "cpu" or workers < 2 or matrices.shape[0] < workers:
+        return function(matrices)
+    pool = _POOL.get(workers) or _POOL.setdefault(workers, ThreadPoolExecutor(workers))
+    return torch.cat(list(pool.map(function, matrices.chunk(workers))))
+
+
+def _singular_values(maps: Tensor) -> Tensor:
+    """Singular values of each [m, n] map, as the square roots of the eigenvalues of its
+    min(m, n)-square Gram matrix in float64: a symmetric eigenproblem costs LAPACK less than an
+    SVD. Squaring in float64 keeps the error of every singular value below ~1e-7 of the largest
+    (float32 SVD: ~1e-7 too), far inside the 1e-4 tolerance of a score."""
+    maps = maps.double()
+    gram = maps @ maps.mT if maps.shape[-2] <= maps.shape[-1] else maps.mT @ maps
+    return per_matrix(torch.linalg.eigvalsh, gram).clamp(min=0).sqrt()
+
+
 def nuclear_norm_sum(features: Tensor) -> Tensor:
     """Sum over images of each channel's per-map nuclear norm. [B,C,H,W] -> [C] (float64)."""
-    maps = _as_maps(features).detach().double()
-    return torch.linalg.svdvals(maps).sum(dim=-1).sum(dim=0)
+    return _singular_values(_as_maps(features).detach()).sum(dim=-1).sum(dim=0)
 
 
 def nuclear_norm(feature_maps: Tensor) -> Tensor:
@@ -40,7 +63,7 @@ def nuclear_norm(feature_maps: Tensor) -> Tensor:
 def feature_rank_sum(features: Tensor) -> Tensor:
     """Sum over images of each channel's matrix rank (HRank). [B,C,H,W] -> [C] (float64)."""
     maps = _as_maps(features).detach().float()
-    return torch.linalg.matrix_rank(maps).double().sum(dim=0)
+    return per_matrix(torch.linalg.matrix_rank, maps).double().sum(dim=0)
 
 
 def feature_rank(feature_maps: Tensor) -> Tensor:

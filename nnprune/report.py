@@ -20,6 +20,8 @@ METRIC_LABELS = {
     "params_reduction": "params removed (%)", "drop_pruned": "drop before fine-tune (pp)",
     "drop_finetuned": "drop after fine-tune (pp)", "spearman": "Spearman vs. largest",
     "jaccard": "Jaccard of kept channels",
+    "latency_base_ms": "unpruned latency, batch 64 (ms)",
+    "latency_pruned_ms": "pruned latency, batch 64 (ms)",
 }
 
 # Published figures, for the paper-comparison table. Not measured here: CIFAR-10 / ResNet scale.
@@ -93,7 +95,11 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
                        drop_finetuned=runs.acc_base - runs.acc_finetuned)
     tables = {}
     accs = accuracy_metrics(runs)
-    keys, metrics = ["criterion", "pruning"], ["acc_base", *accs, "macs_reduction", "params_reduction"]
+    # Latency is measured only with `latency: true` (`nnprune prune --latency`); NaN otherwise.
+    latency = [c for c in ("latency_base_ms", "latency_pruned_ms")
+               if runs.get(c, pd.Series(dtype=float)).notna().any()]
+    keys = ["criterion", "pruning"]
+    metrics = ["acc_base", *accs, "macs_reduction", "params_reduction", *latency]
     tables["by_pruning"] = (summarise(runs[noise0 & main_si], keys, metrics), keys, metrics,
                             f"Accuracy (%) by criterion and pruning level; label noise "
                             f"{runs.label_noise.min()}, score_images {main_score_images} "

@@ -129,3 +129,49 @@ def test_score_help_lists_every_criterion():
     for name, criterion in CRITERIA.items():
         line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
         assert criterion.summary.split()[0] in line, line
+
+
+def _hard_maps(seed: int) -> torch.Tensor:
+    """Maps that stress the Gram-eigenvalue fast path: a large offset over a small signal (as BN
+    outputs can be), exact low rank, ReLU zeros, and singular values spanning 1e6."""
+    generator = torch.Generator().manual_seed(seed)
+    maps = torch.randn(9, 5, 8, 8, generator=generator)
+    maps[:, 0] = 50.0 + 0.01 * maps[:, 0]
+    maps[:, 1] = torch.einsum("bi,bj->bij", maps[:, 1, :, 0], maps[:, 1, 0, :])   # rank one
+    maps[:, 2] = torch.relu(maps[:, 2])
+    scales = torch.logspace(0, -6, 8)
+    maps[:, 3] = torch.linalg.qr(maps[:, 3]).Q * scales @ torch.linalg.qr(maps[:, 4]).Q
+    maps[:, 4] = 0.0                                                               # dead channel
+    return maps
+
+
+def test_nuclear_fast_path_equals_per_channel_svdvals_reference():
+    # The reference is the authors' way: svdvals of each channel's stack of maps, in float64.
+    for maps in (_hard_maps(5), torch.randn(6, 3, 7, 5), torch.randn(6, 3, 5, 7)):
+        expected = torch.stack([torch.linalg.svdvals(maps[:, c].double()).sum() / maps.shape[0]
+                                for c in range(maps.shape[1])])
+        got = nuclear_norm(maps).double()
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+def test_feature_rank_fast_path_equals_per_map_matrix_rank():
+    maps = torch.relu(_hard_maps(6))
+    expected = torch.tensor([[torch.linalg.matrix_rank(maps[n, c]).item() for c in range(5)]
+                             for n in range(9)], dtype=torch.float64).mean(0)
+    torch.testing.assert_close(feature_rank(maps).double(), expected)
+    assert expected[4] == 0 and expected[2] == 8        # dead channel; ReLU of full rank noise
+
+
+def test_split_over_threads_is_bit_identical():
+    from nnprune.criteria import nuclear_norm_sum
+
+    maps = _hard_maps(7)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = nuclear_norm_sum(maps), CRITERIA["hrank"].batch_stat(torch.relu(maps))
+        torch.set_num_threads(3)                      # 9 images in chunks of 3
+        three = nuclear_norm_sum(maps), CRITERIA["hrank"].batch_stat(torch.relu(maps))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one[0], three[0]) and torch.equal(one[1], three[1])

@@ -6,7 +6,6 @@ widths, so `width` must be 1.
 """
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from ..errors import UserError
@@ -17,6 +16,10 @@ def resnet50(num_classes: int = 1000, in_channels: int = 3, width: float = 1.0) 
     if width != 1.0:
         raise UserError(f"resnet50 has fixed channel widths, got width={width}",
                         "use width 1.0 for resnet50, or a CIFAR architecture to vary the width")
+    # Imported here: torchvision pulls in torch._dynamo (1-2 s), which every short job of a
+    # study would otherwise pay for at start-up just by importing the model registry.
+    import torchvision
+
     model = torchvision.models.resnet50(weights=None, num_classes=num_classes)
     for module in model.modules():
         if isinstance(module, nn.ReLU):

@@ -1,0 +1,163 @@
+"""Where a study's time goes, from Snakemake's per-job benchmark files.
+
+Reads results/<study>/benchmarks/**/*.tsv (one per job: s = wall seconds, cpu_time, max_rss in
+MB) and prints: the study's total wall time, summed job wall and CPU time, the split between
+train, score, prune, finetune, aggregate/report and toy jobs, the peak RSS of the largest job,
+and an estimate of the share that is Python and process start-up: the measured time of
+`python -c "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"` times the number
+of jobs (and, beside it, the time of `nnprune --help`).
+
+Total wall time comes from the Snakemake log(s) in <workdir>/.snakemake/log that name the study's
+outputs (first to last timestamp), or from file times (earliest job start = benchmark file mtime
+minus its wall seconds, to the latest output) when no log is found; the output says which.
+Target: the whole study in <= 20 minutes.
+
+    python benchmarks/study_time.py [--study default] [--results results]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT, cpu_model, report
+
+CATEGORIES = ("train", "score", "prune", "finetune", "aggregate/report", "toy", "other")
+IMPORTS = "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"
+# What a step imports since nnprune.models loads torchvision lazily (only resnet50 needs it).
+JOB_IMPORTS = "import nnprune.cli, nnprune.steps, nnprune.pruning, nnprune.scoring, fvcore.nn"
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]")
+
+
+def read_jobs(benchmarks: Path) -> list[dict]:
+    """One record per benchmark file: category, name, s, cpu_time, max_rss (MB), mtime."""
+    jobs = []
+    for path in sorted(benchmarks.rglob("*.tsv")):
+        with path.open() as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        if not rows:
+            continue
+        row = rows[0]
+        relative = path.relative_to(benchmarks)
+        first = relative.parts[0] if len(relative.parts) > 1 else relative.stem
+        category = ("aggregate/report" if first in ("aggregate", "report")
+                    else first if first in CATEGORIES else "other")
+
+        def number(key: str) -> float:
+            try:
+                return float(row.get(key) or "nan")
+            except ValueError:       # Snakemake writes "-" where it could not measure
+                return float("nan")
+        jobs.append({"category": category, "name": str(relative), "s": number("s"),
+                     "cpu_time": number("cpu_time"), "max_rss": number("max_rss"),
+                     "mtime": path.stat().st_mtime})
+    return jobs
+
+
+def log_span(workdir: Path, study_dir: str) -> tuple[float, list[Path]] | None:
+    """Seconds from the first to the last timestamp of the Snakemake logs that ran jobs of the
+    study (summed over logs, so a study resumed in several runs counts each run)."""
+    logs = []
+    for path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
+        text = path.read_text(errors="replace")
+        if f"{study_dir}/" not in text:
+            continue
+        stamps = [dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+                  for m in map(STAMP.match, text.splitlines()) if m]
+        if len(stamps) >= 2:
+            logs.append((path, (stamps[-1] - stamps[0]).total_seconds()))
+    if not logs:
+        return None
+    return sum(seconds for _, seconds in logs), [path for path, _ in logs]
+
+
+def command_seconds(command: list[str], repeats: int = 3) -> tuple[float, float]:
+    """Median wall and CPU (user + system) seconds of a command (its output discarded)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--study", default="default")
+    parser.add_argument("--results", default=str(ROOT / "results"),
+                        help="the results folder; its parent is the Snakemake working directory")
+    parser.add_argument("--target-minutes", type=float, default=20.0)
+    args = parser.parse_args()
+    results = Path(args.results).resolve()
+    study = results / args.study
+    jobs = read_jobs(study / "benchmarks")
+    if not jobs:
+        print(f"no benchmark files under {study / 'benchmarks'}: run the study first")
+        return 2
+    load = __import__("os").getloadavg()[0]
+    print(f"machine: {cpu_model()}, nproc {__import__('os').cpu_count()}, load average {load:.2f}")
+    finished = (study / "claims.md").exists()
+    print(f"study {study} ({len(jobs)} jobs with benchmark files"
+          f"{'' if finished else '; claims.md missing: the study has not finished'})")
+
+    span = log_span(results.parent, f"{results.name}/{args.study}")
+    last_output = max([job["mtime"] for job in jobs] +
+                      [p.stat().st_mtime for p in study.glob("claims.*")])
+    by_files = last_output - min(job["mtime"] - job["s"] for job in jobs)
+    if span:
+        total, logs = span
+        print(f"total wall time: {total / 60:.1f} min from Snakemake log timestamps "
+              f"({', '.join(p.name for p in logs)}); from file times: {by_files / 60:.1f} min")
+    else:
+        total = by_files
+        print(f"total wall time: {total / 60:.1f} min from file times (first job start to last "
+              f"output; no Snakemake log names this study)")
+
+    wall = sum(job["s"] for job in jobs)
+    cpu = sum(job["cpu_time"] for job in jobs if job["cpu_time"] == job["cpu_time"])
+    print(f"summed job wall {wall / 60:.1f} min, summed job CPU {cpu / 60:.1f} min")
+    print(f"{'category':<18}{'jobs':>6}{'wall min':>10}{'share':>8}{'CPU min':>10}{'share':>8}"
+          f"{'mean wall s':>13}{'max RSS MB':>12}")
+    for category in CATEGORIES:
+        part = [job for job in jobs if job["category"] == category]
+        if not part:
+            continue
+        part_wall = sum(job["s"] for job in part)
+        part_cpu = sum(job["cpu_time"] for job in part if job["cpu_time"] == job["cpu_time"])
+        print(f"{category:<18}{len(part):>6}{part_wall / 60:>10.1f}{part_wall / wall:>8.0%}"
+              f"{part_cpu / 60:>10.1f}{part_cpu / max(cpu, 1e-9):>8.0%}{part_wall / len(part):>13.1f}"
+              f"{max(job['max_rss'] for job in part):>12.0f}")
+    largest = max(jobs, key=lambda job: job["max_rss"])
+    print(f"peak RSS of the largest job: {largest['max_rss']:.0f} MB ({largest['name']})")
+
+    nnprune = shutil.which("nnprune") or str(Path(sys.executable).parent / "nnprune")
+    help_command = [nnprune, "--help"] if Path(nnprune).exists() else [sys.executable, "-m",
+                                                                         "nnprune.cli", "--help"]
+    jobs_run = len(jobs) + 1   # claims has no benchmark file
+    for label, command in [(f'python -c "{IMPORTS}"', [sys.executable, "-c", IMPORTS]),
+                           (f'python -c "{JOB_IMPORTS}"', [sys.executable, "-c", JOB_IMPORTS]),
+                           ("nnprune --help", help_command)]:
+        seconds, cpu_seconds = command_seconds(command)
+        print(f"start-up `{label}`: {seconds:.2f} s wall, {cpu_seconds:.2f} s CPU (medians of 3); "
+              f"x {jobs_run} jobs = {seconds * jobs_run / 60:.1f} min wall = "
+              f"{seconds * jobs_run / wall:.0%} of summed job wall, "
+              f"{cpu_seconds * jobs_run / max(cpu, 1e-9):.0%} of summed job CPU")
+    minutes = total / 60
+    ok = report("default study wall time", f"{minutes:.1f} min", f"target {args.target_minutes:g} min",
+                args.target_minutes / minutes, 1.0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
