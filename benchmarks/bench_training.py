@@ -8,7 +8,7 @@ the scheduler). The reference is a bare loop of forward, backward and step over 
 already batched and normalised. The two alternate `--rounds` times from the same initial weights
 and each keeps its best round. Target: fit >= 90% of the bare loop's images/s.
 
-    python benchmarks/bench_training.py [--data-root data] [--batches 78] [--rounds 2]
+    python benchmarks/bench_training.py [--data-root data] [--batches 78] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--data-root", default=str(ROOT / "data"))
     parser.add_argument("--train-size", type=int, default=10000)
     parser.add_argument("--batches", type=int, default=78, help="batches per run (78 = one epoch)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (best kept)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best kept)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--target", type=float, default=0.9)
