@@ -122,8 +122,8 @@ def toy_claim(toy: pd.DataFrame) -> Claim:
         result = compare(per_layer.assign(boundary_kept=100.0 - per_layer.boundary_change),
                          ["dataset", "fraction", "seed"], "boundary_kept")
         changes = per_layer.groupby("criterion").boundary_change.mean().sort_values()
-        notes.append(f"Secondary, per-layer allocation (same fraction in every layer): boundary change "
-                     f"(%) " + ", ".join(f"{c} {v:.1f}" for c, v in changes.items()) +
+        notes.append("Secondary, per-layer allocation (same fraction in every layer): boundary change "
+                     "(%) " + ", ".join(f"{c} {v:.1f}" for c, v in changes.items()) +
                      f"; nuclear vs {result.comparator}: {result.mean_difference:+.2f} pp kept, CI "
                      f"[{result.ci_low:+.2f}, {result.ci_high:+.2f}] ({result.verdict}).")
     return Claim(

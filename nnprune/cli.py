@@ -7,11 +7,7 @@ one line naming the problem and the fix (exit code 2), never with a bare traceba
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-import time
-from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
@@ -28,6 +24,9 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
                        help="number of training images (default: all but the validation split)")
     group.add_argument("--val-size", type=int, default=5000,
                        help="training images held out for checkpoint selection (default: 5000)")
+    group.add_argument("--test-size", type=int, default=None,
+                       help="evaluate on a fixed random subset of this many test images, the same "
+                            "for every run (default: the whole test set; for toy-size studies)")
     group.add_argument("--label-noise", type=float, default=0.0,
                        help="fraction of training (and validation) labels flipped, in [0, 1)")
     group.add_argument("--noise-kind", default="symmetric", choices=["symmetric", "pairwise"],

@@ -19,6 +19,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from .names import CRITERION_SOURCES, DATA_DRIVEN_SOURCES, check_registered
+
 FEATURE_POINTS = ("bn", "relu")
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
@@ -129,7 +131,7 @@ class Criterion:
 
     @property
     def data_driven(self) -> bool:
-        return self.source in ("features", "gradients")
+        return self.source in DATA_DRIVEN_SOURCES
 
 
 CRITERIA: dict[str, Criterion] = {c.name: c for c in [
@@ -152,6 +154,7 @@ CRITERIA: dict[str, Criterion] = {c.name: c for c in [
               "(He et al. 2019)", "weights", from_weight=geometric_median_distance),
     Criterion("random", "seeded uniform random scores (baseline)", "seed"),
 ]}
+check_registered("criteria", {name: c.source for name, c in CRITERIA.items()}, CRITERION_SOURCES)
 
 __all__ = ["CRITERIA", "Criterion", "FEATURE_POINTS", "nuclear_norm", "feature_rank",
            "weight_norm", "geometric_median_distance", "seeded_uniform"]

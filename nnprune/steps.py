@@ -14,13 +14,13 @@ from . import data as data_module
 from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
-from .io import load_torch, read_json, save_torch, write_json
+from .io import load_torch, save_torch, write_json
 from .metrics import accuracy, count_macs, count_params, latency_ms, recalibrate_batchnorm
 from .provenance import provenance
 from .train import TrainConfig, fit
 
-DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "label_noise", "noise_kind",
-             "seed", "split_seed")
+DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "test_size", "label_noise",
+             "noise_kind", "seed", "split_seed")
 SCORES_FORMAT = "nnprune-scores-v1"
 
 
@@ -58,7 +58,7 @@ def _bundle(data_config: dict) -> data_module.DataBundle:
         data_config["dataset"], data_config["data_root"], train_size=data_config["train_size"],
         val_size=data_config["val_size"], label_noise=data_config["label_noise"],
         noise_kind=data_config["noise_kind"], seed=data_config["seed"],
-        split_seed=data_config["split_seed"])
+        split_seed=data_config["split_seed"], test_size=data_config.get("test_size"))
 
 
 def _check_fits(arch: str, spec, in_channels: int) -> None:

@@ -20,8 +20,7 @@ def load_schema(path: Path = SCHEMA) -> dict:
 
 def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
     """Unknown top-level keys and unknown criteria/architectures, named with the allowed ones."""
-    from .criteria import CRITERIA
-    from .models import MODELS
+    from .names import ARCHITECTURES, CRITERION_SOURCES
 
     schema = schema or load_schema()
     allowed = sorted(schema["properties"])
@@ -30,18 +29,18 @@ def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
             raise UserError(f"config key {key!r} is not a known setting",
                             f"remove it or use one of: {', '.join(allowed)}")
     for name in config.get("criteria", []):
-        if name not in CRITERIA:
+        if name not in CRITERION_SOURCES:
             raise UserError(f"config key 'criteria': unknown criterion {name!r}",
-                            f"use criteria from: {', '.join(CRITERIA)}")
+                            f"use criteria from: {', '.join(CRITERION_SOURCES)}")
     for name in config.get("archs", {}) or {}:
-        if name not in MODELS:
+        if name not in ARCHITECTURES:
             raise UserError(f"config key 'archs': unknown architecture {name!r}",
-                            f"use architectures from: {', '.join(sorted(MODELS))}")
+                            f"use architectures from: {', '.join(sorted(ARCHITECTURES))}")
 
 
 def check_pruning(config: dict[str, Any]) -> None:
     """Every pruning string parses, and per-layer rate strings fit each architecture."""
-    from .pruning import parse_scheme
+    from .schemes import parse_scheme
 
     for arch in config["archs"]:
         for text in config["pruning"]:

@@ -1,3 +1,6 @@
+from pathlib import Path
+
+import pytest
 import torch
 
 from nnprune.criteria import CRITERIA, feature_rank, nuclear_norm, weight_norm
@@ -175,3 +178,43 @@ def test_split_over_threads_is_bit_identical():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one[0], three[0]) and torch.equal(one[1], three[1])
+
+
+def test_torch_free_names_match_registries_and_schema():
+    """The workflow validates configs from nnprune.names (no torch at DAG time): the names must
+    be exactly the registries' and the config schema's."""
+    import yaml
+
+    from nnprune import names
+    from nnprune.criteria import CRITERIA
+    from nnprune.models import MODELS
+
+    assert {n: c.source for n, c in CRITERIA.items()} == names.CRITERION_SOURCES
+    assert {n for n in CRITERIA if names.data_driven(n)} == {
+        "nuclear", "nuclear-stacked", "hrank", "apoz", "taylor"}
+    assert set(MODELS) == set(names.ARCHITECTURES)
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "schemas" /
+                             "config.schema.yaml").read_text())
+    props = schema["properties"]
+    assert set(props["criteria"]["items"]["enum"]) == set(names.CRITERION_SOURCES)
+    assert set(props["archs"]["propertyNames"]["enum"]) == set(names.ARCHITECTURES)
+    with pytest.raises(RuntimeError, match="update nnprune/names.py"):
+        names.check_registered("criteria", {"nuclear": "features"}, names.CRITERION_SOURCES)
+
+
+def test_workflow_parse_does_not_import_torch():
+    """Every SLURM job re-parses the workflow: config checks and scheme parsing stay torch-free."""
+    import subprocess
+    import sys
+
+    code = ("import sys, yaml\n"
+            "from nnprune.studyconfig import check, check_keys\n"
+            "from nnprune.schemes import scheme_slug\n"
+            "from nnprune.names import data_driven\n"
+            "config = yaml.safe_load(open('config/config.yaml'))\n"
+            "check_keys(config)\n"
+            "check(config, require_data=False)\n"
+            "print([scheme_slug(p) for p in config['pruning']], 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1], check=True).stdout.split()
+    assert out[-1] == "False", out

@@ -38,3 +38,16 @@ def test_symmetric_noise_reaches_every_other_class():
 def test_bad_rate_is_a_clear_error():
     with pytest.raises(UserError, match="label_noise"):
         flip_labels(torch.zeros(10, dtype=torch.long), 1.0, 10, seed=0)
+
+
+def test_test_subset_is_fixed_sorted_and_checked():
+    from nnprune.data import test_subset
+
+    assert test_subset(10_000, None, 0) is None and test_subset(10_000, 10_000, 0) is None
+    subset = test_subset(10_000, 2_000, 0)
+    assert subset.numel() == 2_000 == subset.unique().numel()
+    assert bool((subset[1:] > subset[:-1]).all()) and 0 <= int(subset[0]) and int(subset[-1]) < 10_000
+    assert torch.equal(subset, test_subset(10_000, 2_000, 0))       # the same for every run
+    assert not torch.equal(subset, test_subset(10_000, 2_000, 1))   # follows split_seed
+    with pytest.raises(UserError, match="test_size 10001 is outside"):
+        test_subset(10_000, 10_001, 0)

@@ -1,7 +1,6 @@
 """The study workflow as users run it: dry runs of every config, validation before any job,
 tables that agree with runs.csv, figures and the Snakemake report."""
 import re
-import shutil
 
 import pandas as pd
 import pytest

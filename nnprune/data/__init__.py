@@ -45,18 +45,39 @@ class DataBundle:
                        channels_last=channels_last)
 
 
+def test_subset(pool: int, test_size: int | None, split_seed: int) -> torch.Tensor | None:
+    """Indices (sorted) of the `test_size` test images a run evaluates on: a fixed random subset
+    drawn with `split_seed` (the same for every run of a study), or None for the whole test set.
+    Meant for toy-size studies (config/smoke.yaml), where evaluating 10,000 images per job would
+    be most of the job's time; reported numbers of real studies use the whole test set."""
+    if test_size is None or test_size == pool:
+        return None
+    if not 1 <= test_size <= pool:
+        raise UserError(f"test_size {test_size} is outside [1, {pool}] (the test set's size)",
+                        f"set test_size to at most {pool}, or remove it to use the whole test set")
+    order = torch.randperm(pool, generator=torch.Generator().manual_seed(split_seed + 7_919))
+    return order[:test_size].sort().values
+
+
 def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, val_size: int = 5000,
             label_noise: float = 0.0, noise_kind: str = "symmetric", seed: int = 0,
-            split_seed: int = 0) -> DataBundle:
+            split_seed: int = 0, test_size: int | None = None) -> DataBundle:
     """Load `dataset` (`imagenet`: an ImageFolder root, streamed), hold out `val_size` training images, keep `train_size` of the rest
-    (all when None), and flip labels of both with rate `label_noise` (seeded by `seed`)."""
+    (all when None), and flip labels of both with rate `label_noise` (seeded by `seed`).
+    `test_size`: evaluate on a fixed subset of the test set (`test_subset`); None: all of it."""
     if dataset == "imagenet":
+        if test_size is not None:
+            raise UserError("test_size is only supported for in-memory datasets, not imagenet",
+                            "remove test_size from the config (ImageNet runs use the whole val/ set)")
         from .folder import prepare_folder
         return prepare_folder(root, train_size=train_size, val_size=val_size, label_noise=label_noise,
                               noise_kind=noise_kind, seed=seed, split_seed=split_seed)
     spec = dataset_spec(dataset)
     pool_images, pool_labels = load_images(dataset, root, train=True)
     test_images, test_labels = load_images(dataset, root, train=False)
+    subset = test_subset(test_labels.numel(), test_size, split_seed)
+    if subset is not None:
+        test_images, test_labels = test_images[subset], test_labels[subset]
     pool = pool_labels.numel()
     if val_size < 1 or val_size >= pool:
         raise UserError(f"val_size must be in [1, {pool - 1}] for {dataset}, got {val_size}",
@@ -80,4 +101,4 @@ def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, va
 
 
 __all__ = ["DATASETS", "DataBundle", "DatasetSpec", "NOISE_KINDS", "Batches", "dataset_spec",
-           "flip_labels", "load_images", "prepare"]
+           "flip_labels", "load_images", "prepare", "test_subset"]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ..errors import UserError
+from ..names import ARCHITECTURES, check_registered
 from . import googlenet
 from .densenet import DenseNet40
 from .googlenet import GoogLeNet
@@ -31,6 +32,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": resnet50,
     "mlp": MLP,
 }
+check_registered("architecture", set(MODELS), set(ARCHITECTURES))
 
 # Architectures whose HRank rate string gives one rate per unit rather than per conv: a function
 # from the prunable layer names (module order) to, per unit, the layers that take its rate.

@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from nnprune.errors import UserError
-from nnprune.pruning import scheme_slug
+from nnprune.schemes import scheme_slug
 from nnprune.studyconfig import check, check_keys
 
 
@@ -63,10 +63,10 @@ def gpu_resources():
     """
     return {"gpu": 1} if DEVICE.startswith("cuda") else {}
 
-from nnprune.criteria import CRITERIA
+from nnprune.names import data_driven
 
-DATA_CRITERIA = [c for c in config["criteria"] if CRITERIA[c].data_driven]
-FREE_CRITERIA = [c for c in config["criteria"] if not CRITERIA[c].data_driven]
+DATA_CRITERIA = [c for c in config["criteria"] if data_driven(c)]
+FREE_CRITERIA = [c for c in config["criteria"] if not data_driven(c)]
 SIZES = sorted(config["score_images"])
 GRID = config["grid"]
 MAIN_SI = GRID.get("main_score_images", SIZES[-1])
@@ -143,6 +143,8 @@ def _options(options):
 def train_args(wildcards):
     b = BASELINES[wildcards.base]
     size = "" if b["train_size"] is None else f"--train-size {b['train_size']}"
+    if config["test_size"] is not None:
+        size += f" --test-size {config['test_size']}"
     return (f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
             f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
             f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE}{DETERMINISTIC} "

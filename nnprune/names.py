@@ -1,0 +1,38 @@
+"""Names of the registered criteria and architectures, importable without torch.
+
+The workflow validates a config and builds its DAG from these (every SLURM job re-parses the
+workflow, so parsing must not pay for importing torch). `nnprune.criteria.CRITERIA` and
+`nnprune.models.MODELS` check at import that they register exactly these names.
+"""
+from __future__ import annotations
+
+# criterion -> what it reads: weights, features (forward maps), gradients (maps and their
+# gradients; uses labels) or seed. Data-driven criteria read features or gradients.
+CRITERION_SOURCES: dict[str, str] = {
+    "nuclear": "features",
+    "nuclear-stacked": "features",
+    "hrank": "features",
+    "apoz": "features",
+    "taylor": "gradients",
+    "l1": "weights",
+    "l2": "weights",
+    "fpgm": "weights",
+    "random": "seed",
+}
+DATA_DRIVEN_SOURCES = ("features", "gradients")
+
+ARCHITECTURES: tuple[str, ...] = (
+    "resnet20", "resnet32", "resnet56", "resnet110", "vgg16", "densenet40", "googlenet",
+    "resnet50", "mlp")
+
+
+def data_driven(criterion: str) -> bool:
+    """Whether `criterion` reads data (and so has a score_images axis)."""
+    return CRITERION_SOURCES[criterion] in DATA_DRIVEN_SOURCES
+
+
+def check_registered(kind: str, registered: dict[str, str] | set[str], declared) -> None:
+    """Raise when a registry and its declared names here disagree (a developer error)."""
+    if registered != declared:
+        raise RuntimeError(f"{kind} registry and nnprune/names.py disagree: registered "
+                           f"{registered}, declared {declared}; update nnprune/names.py")

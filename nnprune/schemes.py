@@ -1,0 +1,80 @@
+"""Pruning scheme strings (config key `pruning`), parsed without importing torch.
+
+The workflow parses every scheme when it builds the DAG (and SLURM jobs re-parse the workflow),
+so this module stays light; `nnprune.pruning` turns a parsed `Scheme` into removed channels.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from .errors import UserError
+
+HRANK_PRESETS: dict[str, str] = {
+    "vgg16": "[0.95]+[0.5]*6+[0.9]*4+[0.8]*2",
+    "resnet56": "[0.1]+[0.60]*35+[0.0]*2+[0.6]*6+[0.4]*3+[0.1]+[0.4]+[0.1]+[0.4]+[0.1]+[0.4]+[0.1]+[0.4]",
+    "resnet110": "[0.1]+[0.40]*36+[0.40]*36+[0.4]*36",
+    "densenet40": "[0.0]+[0.1]*6+[0.7]*6+[0.0]+[0.1]*6+[0.7]*6+[0.0]+[0.1]*6+[0.7]*5+[0.0]",
+    "googlenet": "[0.10]+[0.8]*5+[0.85]+[0.8]*3",
+    "resnet50": "[0.2]+[0.8]*10+[0.8]*13+[0.55]*19+[0.45]*10",
+}
+
+_TERM = re.compile(r"^\[\s*([0-9.eE+-]+(?:\s*,\s*[0-9.eE+-]+)*)\s*\](?:\s*\*\s*(\d+))?$")
+
+
+def parse_rates(text: str) -> list[float]:
+    """Parse an HRank compress-rate string like "[0.1]+[0.60]*35+[0.0]*2" without eval."""
+    rates: list[float] = []
+    for term in text.replace(" ", "").split("+"):
+        match = _TERM.match(term)
+        if not match:
+            raise UserError(f"cannot parse compress-rate term {term!r} in {text!r}",
+                            "write terms like [0.5] or [0.5]*3 or [0.1,0.2], joined by +")
+        values = [float(v) for v in match.group(1).split(",")]
+        rates.extend(values * int(match.group(2) or 1))
+    for position, rate in enumerate(rates):
+        if not 0.0 <= rate < 1.0:
+            raise UserError(f"compress rate {rate} at position {position} is outside [0, 1)",
+                            "every rate must be at least 0 and below 1")
+    return rates
+
+
+@dataclass(frozen=True)
+class Scheme:
+    kind: str      # uniform | rates | macs
+    value: object  # float, or list of floats for rates
+    text: str
+    arch: str | None = None  # lets a rates string give one rate per unit (see `layer_rates`)
+
+
+def parse_scheme(text: str, arch: str | None = None) -> Scheme:
+    kind, _, argument = text.partition(":")
+    if kind == "preset":
+        if argument != "hrank":
+            raise UserError(f"unknown preset {argument!r} in pruning {text!r}", "use preset:hrank")
+        if arch not in HRANK_PRESETS:
+            raise UserError(f"no HRank preset for architecture {arch!r}",
+                            f"presets exist for: {', '.join(sorted(HRANK_PRESETS))}")
+        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch)
+    if kind == "rates":
+        return Scheme("rates", parse_rates(argument), text, arch)
+    if kind in ("uniform", "macs"):
+        try:
+            value = float(argument)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"pruning {text!r}: {kind} needs a number in [0, 1)",
+                            f"write e.g. {kind}:0.5")
+        return Scheme(kind, value, text)
+    raise UserError(f"unknown pruning scheme {text!r}",
+                    "use uniform:<rate>, rates:<HRank string>, preset:hrank or macs:<fraction>")
+
+
+def scheme_slug(text: str) -> str:
+    """A file-name-safe label for a pruning scheme string."""
+    kind, _, argument = text.partition(":")
+    if kind == "rates":
+        return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8]
+    return f"{kind}-{argument}"
