@@ -15,7 +15,8 @@ from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, save_torch, write_json
-from .metrics import accuracy, count_macs, count_params, latency_ms, recalibrate_batchnorm
+from .metrics import (accuracy, count_macs, count_params, eval_batch_size, latency_ms,
+                      recalibrate_batchnorm)
 from .provenance import provenance
 from .train import TrainConfig, fit
 
@@ -61,6 +62,11 @@ def _bundle(data_config: dict) -> data_module.DataBundle:
         split_seed=data_config["split_seed"], test_size=data_config.get("test_size"))
 
 
+def _eval_batches(bundle: data_module.DataBundle, split: str, step: Step):
+    """Unshuffled batches of `split` in the evaluation batch size of the step's device."""
+    return bundle.batches(split, eval_batch_size(step.device), device=step.device)
+
+
 def _check_fits(arch: str, spec, in_channels: int) -> None:
     if spec.channels != in_channels:
         raise UserError(f"model {arch} takes {in_channels}-channel input but {spec.name} images "
@@ -93,11 +99,11 @@ def train(args: argparse.Namespace) -> int:
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment)
-    val_batches = bundle.batches("val", 512, device=step.device)
+    val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": data_config})
     input_shape = (spec.channels, spec.image_size, spec.image_size)
-    test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
+    test_acc = accuracy(model, _eval_batches(bundle, "test", step))
     model.cpu()
     results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
                "macs": count_macs(model, input_shape), "params": count_params(model),
@@ -218,7 +224,7 @@ def prune(args: argparse.Namespace) -> int:
     scheme = parse_scheme(args.pruning, meta["arch"])
     macs_model = build_macs_model(model, input_shape, layout) if scheme.kind == "macs" else None
     removed = allocate(layout, record["scores"], scheme, macs_model)
-    test = bundle.batches("test", 512, device=step.device)
+    test = _eval_batches(bundle, "test", step)
     base = {"macs": count_macs(model, input_shape), "params": count_params(model),
             "acc": meta["acc_test"]}  # measured by `train` on the same clean test set
     model.to(step.device)
@@ -256,10 +262,10 @@ def finetune(args: argparse.Namespace) -> int:
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment)
-    val_batches = bundle.batches("val", 512, device=step.device)
+    val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": meta["data"], "seed": args.seed})
-    test_acc = accuracy(model, bundle.batches("test", 512, device=step.device))
+    test_acc = accuracy(model, _eval_batches(bundle, "test", step))
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
                tuple(meta["input_shape"]), meta["removed"],
                **{**{k: v for k, v in meta.items() if k not in ("format", "arch", "build_args",
@@ -275,7 +281,7 @@ def evaluate(args: argparse.Namespace) -> int:
     model, meta, bundle = _model_and_data(args.model)
     input_shape = tuple(meta["input_shape"])
     results = {"macs": count_macs(model, input_shape), "params": count_params(model),
-               "acc_test": accuracy(model.to(step.device), bundle.batches("test", 512, device=step.device))}
+               "acc_test": accuracy(model.to(step.device), _eval_batches(bundle, "test", step))}
     step.finish(results)
     return 0
 

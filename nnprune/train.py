@@ -86,7 +86,8 @@ def run_fingerprint(model: nn.Module, config: TrainConfig, inputs: dict | None =
 
 def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resume_path: Path,
         device: torch.device, log: Callable[[str], None] = print, run_inputs: dict | None = None) -> dict:
-    """Train `model` in place; at the end it holds the best-by-validation weights.
+    """Train `model` in place; at the end it holds the best-by-validation weights (with a single
+    epoch there is nothing to select: no validation pass, the final weights, best_val_acc None).
 
     Returns a summary: epochs run, best epoch, best validation accuracy (%), per-epoch history,
     train time (s) and images/s. `resume_path` holds the per-epoch resume state; it is continued
@@ -152,13 +153,18 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
                 "or disable amp, then rerun")
         scheduler.step()
         train_seconds += time.perf_counter() - started
-        val_acc = accuracy(model, val_batches)
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch + 1
+        if config.epochs > 1:
+            val_acc = accuracy(model, val_batches)
+            if val_acc > best_acc:
+                best_acc, best_epoch = val_acc, epoch + 1
+                best_state = copy.deepcopy(model.state_dict())
+        else:  # a single epoch leaves nothing to select: no validation pass (a short fine-tune's
+            val_acc, best_epoch = None, 1   # largest cost after its training batches)
             best_state = copy.deepcopy(model.state_dict())
         history.append({"epoch": epoch + 1, "loss": mean_loss, "val_acc": val_acc,
                         "lr": optimizer.param_groups[0]["lr"]})
-        log(f"epoch {epoch + 1}/{config.epochs} loss {mean_loss:.4f} val {val_acc:.2f}% "
+        shown = "not needed" if val_acc is None else f"{val_acc:.2f}%"
+        log(f"epoch {epoch + 1}/{config.epochs} loss {mean_loss:.4f} val {shown} "
             f"({time.perf_counter() - started:.1f}s)")
         save_torch(resume_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -168,6 +174,7 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             "config": asdict(config), "fingerprint": fingerprint, "scaler": scaler.state_dict()})
     if config.epochs > 0:
         model.load_state_dict(best_state)
-    return {"epochs": config.epochs, "best_epoch": best_epoch, "best_val_acc": best_acc,
+    return {"epochs": config.epochs, "best_epoch": best_epoch,
+            "best_val_acc": best_acc if best_acc >= 0 else None,
             "history": history, "train_seconds": train_seconds,
             "images_per_second": images_seen / train_seconds if train_seconds else None}

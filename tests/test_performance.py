@@ -39,3 +39,59 @@ def test_steps_do_not_import_torchvision():
             "nnprune.scoring; print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _with_bn_statistics(model, seed=0):
+    """Give every BatchNorm non-trivial running statistics and affine weights (a fresh model's
+    are 0/1, which would make folding look right even if it ignored them)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=generator) * 2 - 1)
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.rand(n, generator=generator) - 0.5)
+    return model.eval()
+
+
+def test_inference_model_folds_bn_and_keeps_logits():
+    import torch
+
+    from nnprune.metrics import inference_model
+    from nnprune.models import build
+
+    torch.manual_seed(0)
+    for arch, shape, batchnorms_left in (("resnet20", (1, 28, 28), 0), ("densenet40", (3, 32, 32), 39)):
+        model = _with_bn_statistics(build(arch, in_channels=shape[0], width=0.5 if arch == "resnet20" else 1.0))
+        inputs = torch.randn(16, *shape)
+        fast = inference_model(model)
+        with torch.no_grad():
+            reference = model(inputs)
+            logits = fast(inputs.contiguous(memory_format=torch.channels_last))
+        assert float((logits - reference).abs().max() / reference.abs().max()) < 1e-5, arch
+        norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(norms) == batchnorms_left, arch    # DenseNet's BN-before-conv cannot fold
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original intact
+
+
+def test_fast_accuracy_equals_module_accuracy():
+    import torch
+
+    from nnprune.metrics import accuracy
+    from nnprune.models import build
+
+    torch.manual_seed(1)
+    model = _with_bn_statistics(build("resnet20", in_channels=1, width=0.25), seed=1)
+    inputs = torch.randn(300, 1, 28, 28)
+    with torch.no_grad():
+        # labels that agree with the model on about half the images, so accuracy is not trivial
+        predicted = model(inputs).argmax(dim=1)
+    labels = torch.where(torch.arange(300) % 2 == 0, predicted, (predicted + 1) % 10)
+    batches = [(inputs[i:i + 128], labels[i:i + 128]) for i in range(0, 300, 128)]
+    model.train()
+    fast, plain = accuracy(model, batches), accuracy(model, batches, fast=False)
+    assert fast == plain == 100.0 * 150 / 300
+    assert model.training    # the caller's mode is restored
