@@ -26,6 +26,9 @@ def test_smoke_runs_csv(smoke_local):
     assert len(tuned) >= 8 and tuned.between(0, 100).all(), tuned.tolist()
     assert runs[runs.pruning != "uniform:0.1"].acc_finetuned.isna().all()
     assert (runs.acc_base > 30.0).all(), runs.acc_base.tolist()   # chance is 10%
+    # smoke.yaml sets latency: true, so every run has both latencies (ms at batch 64)
+    for column in ("latency_base_ms", "latency_pruned_ms"):
+        assert (runs[column] > 0).all() and (runs[column] < 60_000).all(), runs[column].tolist()
 
 
 def test_second_run_has_nothing_to_do(smoke_local, snakemake_bin, fashion_root):
