@@ -62,9 +62,11 @@ def read_jobs(benchmarks: Path) -> list[dict]:
     return jobs
 
 
-def log_span(workdir: Path, study_dir: str) -> tuple[float, list[Path]] | None:
+def log_span(workdir: Path, study_dir: str, since: float) -> tuple[float, list[Path]] | None:
     """Seconds from the first to the last timestamp of the Snakemake logs that ran jobs of the
-    study (summed over logs, so a study resumed in several runs counts each run)."""
+    study's current outputs (summed over logs, so a study resumed in several runs counts each
+    run). Logs that ended before `since` (the earliest job start, epoch seconds) belong to
+    earlier runs whose outputs were replaced, and are left out."""
     logs = []
     for path in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
         text = path.read_text(errors="replace")
@@ -72,7 +74,7 @@ def log_span(workdir: Path, study_dir: str) -> tuple[float, list[Path]] | None:
             continue
         stamps = [dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
                   for m in map(STAMP.match, text.splitlines()) if m]
-        if len(stamps) >= 2:
+        if len(stamps) >= 2 and stamps[-1].timestamp() >= since - 60:
             logs.append((path, (stamps[-1] - stamps[0]).total_seconds()))
     if not logs:
         return None
@@ -111,10 +113,11 @@ def main() -> int:
     print(f"study {study} ({len(jobs)} jobs with benchmark files"
           f"{'' if finished else '; claims.md missing: the study has not finished'})")
 
-    span = log_span(results.parent, f"{results.name}/{args.study}")
+    first_start = min(job["mtime"] - job["s"] for job in jobs)
+    span = log_span(results.parent, f"{results.name}/{args.study}", first_start)
     last_output = max([job["mtime"] for job in jobs] +
                       [p.stat().st_mtime for p in study.glob("claims.*")])
-    by_files = last_output - min(job["mtime"] - job["s"] for job in jobs)
+    by_files = last_output - first_start
     if span:
         total, logs = span
         print(f"total wall time: {total / 60:.1f} min from Snakemake log timestamps "
