@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from _common import machine, pick_device, report
-from nnprune.metrics import count_macs, latency_ms
+from nnprune.metrics import count_macs, inference_model, latency_ms
 from nnprune.models import build
 from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
-from nnprune.scoring import feature_modules, score_model
+from nnprune.scoring import score_model
 
 INPUT_SHAPE = (3, 32, 32)
 
@@ -58,25 +58,11 @@ class ChannelsLast(nn.Module):
         return self.model(inputs.contiguous(memory_format=torch.channels_last))
 
 
-@torch.no_grad()
 def deployed(model: nn.Module) -> nn.Module:
-    """An inference copy of `model`: each BatchNorm that directly follows a conv folded into that
-    conv's weight and bias (eval-mode statistics), channels_last memory format."""
-    model = copy.deepcopy(model).cpu().eval()
-    modules = dict(model.named_modules())
-    convs = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
-    for conv_name, norm_name in feature_modules(model, convs, torch.zeros(1, *INPUT_SHAPE)).items():
-        norm = modules[norm_name]
-        if not isinstance(norm, nn.BatchNorm2d):
-            continue
-        conv = modules[conv_name]
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-        conv.weight.mul_(scale[:, None, None, None])
-        conv.bias = nn.Parameter(norm.bias + (bias - norm.running_mean) * scale)
-        parent, _, child = norm_name.rpartition(".")
-        setattr(modules[parent] if parent else model, child, nn.Identity())
-    return ChannelsLast(model.to(memory_format=torch.channels_last)).eval()
+    """An inference copy of `model`: `nnprune.metrics.inference_model` (each BatchNorm that
+    follows a conv folded into it, eval-mode statistics; channels_last weights), fed
+    channels_last inputs."""
+    return ChannelsLast(inference_model(copy.deepcopy(model).cpu().eval())).eval()
 
 
 def main() -> int:
