@@ -23,6 +23,8 @@ from .train import TrainConfig, fit
 DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "test_size", "label_noise",
              "noise_kind", "seed", "split_seed")
 SCORES_FORMAT = "nnprune-scores-v1"
+# `prune --latency`: a run's latency figure (benchmarks/bench_latency.py times more carefully)
+RUN_LATENCY = {"batch_size": 64, "repeats": 10, "warmup": 2}
 
 
 class Step:
@@ -229,7 +231,7 @@ def prune(args: argparse.Namespace) -> int:
             "acc": meta["acc_test"]}  # measured by `train` on the same clean test set
     model.to(step.device)
     if args.latency:
-        base["latency_ms"] = latency_ms(model, input_shape, 64)
+        base["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
     apply_removal(model.cpu(), input_shape, removed)
     pruned = {"macs": count_macs(model, input_shape), "params": count_params(model)}
     pruned["acc"] = accuracy(model.to(step.device), test)
@@ -240,7 +242,7 @@ def prune(args: argparse.Namespace) -> int:
                                                            device=step.device), args.bn_recalibration)
         pruned["acc_bn_recalibrated"] = accuracy(recalibrated, test)
     if args.latency:
-        pruned["latency_ms"] = latency_ms(model, input_shape, 64)
+        pruned["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"], input_shape,
                removed, data=meta["data"], train=meta["train"], pruning=args.pruning,
                criterion=record["criterion"], score_images=record["score_images"],
