@@ -31,7 +31,7 @@ smoke: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile config/smoke.yaml
 
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -ra -m "not integration"
