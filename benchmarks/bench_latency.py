@@ -47,22 +47,10 @@ def pruned_copy(model: torch.nn.Module, scheme_text: str) -> torch.nn.Module:
     return apply_removal(model, INPUT_SHAPE, removed).eval()
 
 
-class ChannelsLast(nn.Module):
-    """Runs `model` (already in channels_last) on channels_last inputs."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs.contiguous(memory_format=torch.channels_last))
-
-
 def deployed(model: nn.Module) -> nn.Module:
     """An inference copy of `model`: `nnprune.metrics.inference_model` (each BatchNorm that
-    follows a conv folded into it, eval-mode statistics; channels_last weights), fed
-    channels_last inputs."""
-    return ChannelsLast(inference_model(copy.deepcopy(model).cpu().eval())).eval()
+    follows a conv folded into it, eval-mode statistics; channels_last weights and inputs)."""
+    return inference_model(copy.deepcopy(model).cpu().eval())
 
 
 def main() -> int:

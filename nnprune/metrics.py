@@ -58,13 +58,27 @@ def count_params(model: nn.Module) -> int:
     return int(_fvcore().parameter_count(model)[""])
 
 
+class _ChannelsLastInputs(nn.Module):
+    """Feeds image batches to a channels_last `model` in channels_last (other inputs as they are)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        return self.model(inputs)
+
+
 @torch.no_grad()
 def inference_model(model: nn.Module) -> nn.Module:
     """An eval-mode copy of `model` for fast CPU inference: every BatchNorm that follows a conv
-    folded into it (torch.fx's `fuse`; a BN before a conv, as in DenseNet, stays) and weights in
-    channels_last. Logits equal the module's up to float rounding (~1e-6 relative, checked in
-    tests/test_performance.py). On the CPU this evaluates the narrow CNNs of the default study
-    about 1.3x faster (benchmarks/RESULTS.md). A model torch.fx cannot trace is returned as is."""
+    folded into it (torch.fx's `fuse`; a BN before a conv, as in DenseNet, stays), weights in
+    channels_last and image inputs converted to channels_last. Logits equal the module's up to
+    float rounding (~1e-6 relative, checked in tests/test_performance.py). On the CPU this
+    evaluates the narrow CNNs of the default study about 1.3x faster (benchmarks/RESULTS.md).
+    A model torch.fx cannot trace is returned as is (in its own mode: callers set eval)."""
     from torch.fx.experimental.optimization import fuse
 
     was_training = model.training
@@ -75,7 +89,7 @@ def inference_model(model: nn.Module) -> nn.Module:
         return model
     finally:
         model.train(was_training)
-    return fast.to(memory_format=torch.channels_last)
+    return _ChannelsLastInputs(fast.to(memory_format=torch.channels_last)).eval()
 
 
 def eval_batch_size(device: torch.device | str) -> int:
@@ -87,16 +101,13 @@ def eval_batch_size(device: torch.device | str) -> int:
 @torch.no_grad()
 def accuracy(model: nn.Module, batches, fast: bool = True) -> float:
     """Top-1 accuracy in % over an iterable of (inputs, labels). With `fast` (default) a CPU model
-    is evaluated through `inference_model` (BN folded, channels_last inputs); the model itself is
-    left unchanged."""
+    is evaluated through `inference_model` (BN folded, channels_last); the model's weights and
+    mode are left as they were."""
     was_training = model.training
     on_cpu = next(model.parameters()).device.type == "cpu"
-    runner = inference_model(model) if fast and on_cpu else model.eval()
-    layout = torch.channels_last if runner is not model else None
+    runner = (inference_model(model) if fast and on_cpu else model).eval()
     correct = total = 0
     for inputs, labels in batches:
-        if layout is not None and inputs.dim() == 4:
-            inputs = inputs.contiguous(memory_format=layout)
         correct += (runner(inputs).argmax(dim=1) == labels).sum().item()
         total += labels.numel()
     model.train(was_training)

@@ -95,3 +95,34 @@ def test_fast_accuracy_equals_module_accuracy():
     fast, plain = accuracy(model, batches), accuracy(model, batches, fast=False)
     assert fast == plain == 100.0 * 150 / 300
     assert model.training    # the caller's mode is restored
+
+
+def test_accuracy_of_an_untraceable_model_runs_it_in_eval_mode():
+    """torch.fx cannot trace data-dependent control flow: accuracy then runs the module itself,
+    which must be in eval mode (batch statistics would change the answer and the running stats)."""
+    import torch
+
+    from nnprune.metrics import accuracy
+
+    class Untraceable(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3)
+            self.norm = torch.nn.BatchNorm2d(4)
+            self.head = torch.nn.Linear(4, 3)
+
+        def forward(self, inputs):
+            features = self.norm(self.conv(inputs))
+            if features.sum() > 0:        # data-dependent branch: not symbolically traceable
+                features = features.relu()
+            return self.head(features.mean(dim=(2, 3)))
+
+    torch.manual_seed(2)
+    model = _with_bn_statistics(Untraceable(), seed=2)
+    inputs = torch.randn(64, 1, 8, 8)
+    with torch.no_grad():
+        labels = model(inputs).argmax(dim=1)          # eval-mode predictions: accuracy 100%
+    running_mean = model.norm.running_mean.clone()
+    model.train()
+    assert accuracy(model, [(inputs, labels)]) == 100.0
+    assert torch.equal(model.norm.running_mean, running_mean) and model.training
