@@ -40,10 +40,14 @@ class ZeroPadShortcut(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[:, :, :: self.stride, :: self.stride]
-        # No torch.cat here: torch-pruning would read a concatenation as channel coupling.
-        target = torch.nonzero(self.source_index >= 0).flatten()
-        out = x.new_zeros(x.shape[0], self.out_channels, x.shape[2], x.shape[3])
-        return out.index_copy(1, target, x.index_select(1, self.source_index[target]))
+        # No torch.cat here: torch-pruning would read a concatenation as channel coupling. No
+        # torch.nonzero either: its data-dependent shape forces a device-to-host sync on every
+        # GPU pass, which CUDA-graph capture and torch.compile(fullgraph=True) refuse. Gathering
+        # with the map clamped to a valid channel, then zeroing the padded outputs, keeps every
+        # shape fixed by the model alone.
+        padded = (self.source_index < 0).view(1, -1, 1, 1)
+        gathered = x.index_select(1, self.source_index.clamp(min=0))
+        return gathered.masked_fill(padded, 0.0)
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, out_channels={self.out_channels}, stride={self.stride}"
