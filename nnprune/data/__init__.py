@@ -31,7 +31,7 @@ class DataBundle:
 
     def batches(self, split: str, batch_size: int, *, train: bool = False, seed: int = 0,
                 device: torch.device | str = "cpu", channels_last: bool = False,
-                augment: str = "default") -> Batches:
+                augment: str = "default", drop_last: bool = False) -> Batches:
         """Batches of a split; `train=True` shuffles and augments (`augment`: default = the
         dataset's crop and flip, flip = flips only, none)."""
         images, labels = {
@@ -42,7 +42,7 @@ class DataBundle:
         return Batches(images, labels, batch_size, self.spec.mean, self.spec.std, shuffle=train,
                        crop_padding=self.spec.crop_padding if train and augment == "default" else 0,
                        flip=self.spec.flip and train and augment != "none", seed=seed, device=device,
-                       channels_last=channels_last)
+                       channels_last=channels_last, drop_last=drop_last)
 
 
 def test_subset(pool: int, test_size: int | None, split_seed: int) -> torch.Tensor | None:

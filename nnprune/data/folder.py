@@ -25,13 +25,17 @@ class FolderBatches:
     """Iterable of (inputs, labels) on `device`; `generator` drives shuffling (resumable)."""
 
     def __init__(self, dataset, indices: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                 shuffle: bool, seed: int, device: torch.device, channels_last: bool, workers: int):
+                 shuffle: bool, seed: int, device: torch.device, channels_last: bool, workers: int,
+                 drop_last: bool = False):
         self.dataset, self.indices, self.labels = dataset, indices, labels
+        self.drop_last = drop_last
         self.batch_size, self.shuffle, self.device = batch_size, shuffle, torch.device(device)
         self.channels_last, self.workers = channels_last, workers
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.indices) // self.batch_size
         return (len(self.indices) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
@@ -39,7 +43,7 @@ class FolderBatches:
             else torch.arange(len(self.indices))
         subset = _Relabelled(self.dataset, self.indices[order].tolist(), self.labels[order].tolist())
         loader = torch.utils.data.DataLoader(subset, batch_size=self.batch_size,
-                                             num_workers=self.workers,
+                                             num_workers=self.workers, drop_last=self.drop_last,
                                              pin_memory=self.device.type == "cuda")
         for inputs, labels in loader:
             inputs = inputs.to(self.device, non_blocking=True)
@@ -77,7 +81,7 @@ class FolderBundle:
 
     def batches(self, split: str, batch_size: int, *, train: bool = False, seed: int = 0,
                 device: torch.device | str = "cpu", channels_last: bool = False,
-                augment: str = "default") -> FolderBatches:
+                augment: str = "default", drop_last: bool = False) -> FolderBatches:
         import torchvision.transforms as T
 
         normalise = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
@@ -91,7 +95,7 @@ class FolderBundle:
                                        T.ToTensor(), normalise]) if train and augment != "none" else
                             T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalise]))
         return FolderBatches(folder, index, labels, batch_size, train, seed, device, channels_last,
-                             self.workers)
+                             self.workers, drop_last)
 
 
 def prepare_folder(root: str | Path, *, train_size: int | None, val_size: int, label_noise: float,

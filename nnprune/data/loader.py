@@ -10,12 +10,11 @@ from typing import Iterator
 import torch
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero-pad by `padding` and take one random crop of the original size per image."""
+def random_crop(images: torch.Tensor, padding: int, top: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """Zero-pad by `padding` and crop each image at its own offset (`top`, `left`: [B] ints in
+    [0, 2 * padding]) to the original size."""
     batch, channels, height, width = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4)
-    top = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
-    left = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
     rows = (top[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
     cols = (left[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
     batch_index = torch.arange(batch, device=images.device)[:, None, None, None]
@@ -23,9 +22,8 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     return padded[batch_index, channel_index, rows, cols]
 
 
-def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip each image horizontally with probability 1/2."""
-    flip = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)
+def random_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Flip horizontally the images where `flip` ([B] bool) is set."""
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
@@ -54,16 +52,42 @@ class Batches:
         return full if (self.drop_last or rest == 0) else full + 1
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.epoch()
+
+    def epoch(self, limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass: all batches, or the first `limit`.
+
+        The epoch's random numbers (order, crop offsets, flips) are drawn up front on the CPU
+        generator, in the order a batch-by-batch loop would draw them (so a seeded run's stream,
+        and the generator state a resume saves, are the same), and reach the device in one copy
+        per epoch: no host-to-device transfer, and so no stall, inside the training loop. With a
+        `limit`, one batch more is drawn than is served, as the loop this replaced did (it built
+        the next batch before the caller stopped): seeded short fine-tunes keep their stream."""
         count = self.labels.numel()
+        batches = len(self) if limit is None else min(limit, len(self))
+        drawn = len(self) if limit is None else min(limit + 1, len(self))
         order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
+        sizes = [min(self.batch_size, count - start) for start in range(0, drawn * self.batch_size,
+                                                                        self.batch_size)]
+        draws = {"top": [], "left": [], "flip": []}
+        for size in sizes:
+            if self.crop_padding:
+                span = 2 * self.crop_padding + 1
+                draws["top"].append(torch.randint(0, span, (size,), generator=self.generator))
+                draws["left"].append(torch.randint(0, span, (size,), generator=self.generator))
+            if self.flip:
+                draws["flip"].append(torch.rand(size, generator=self.generator) < 0.5)
+        on_device = {key: torch.cat(values).to(self.device).split(sizes) if values else None
+                     for key, values in draws.items()}
         order = order.to(self.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        for number, start in enumerate(range(0, batches * self.batch_size, self.batch_size)):
             index = order[start:start + self.batch_size]
             inputs = (self.images[index].float() - self.mean) * self.scale
             if self.crop_padding:
-                inputs = random_crop(inputs, self.crop_padding, self.generator)
+                inputs = random_crop(inputs, self.crop_padding, on_device["top"][number],
+                                     on_device["left"][number])
             if self.flip:
-                inputs = random_flip(inputs, self.generator)
+                inputs = random_flip(inputs, on_device["flip"][number])
             if self.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             yield inputs, self.labels[index]
