@@ -45,8 +45,15 @@ def _train_args(parser: argparse.ArgumentParser, epochs: int, lr: float) -> None
     group.add_argument("--schedule", default="cosine", choices=["cosine", "step"],
                        help="cosine annealing, or x0.1 steps at 50%% and 75%% of the epochs")
     group.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing (default: 0)")
-    group.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on CPU)")
+    group.add_argument("--amp", action="store_true", help="mixed precision (autocast in --amp-dtype)")
+    group.add_argument("--amp-dtype", default="auto", choices=["auto", "bfloat16", "float16"],
+                       help="auto: bfloat16 on the CPU and on GPUs that support it, else float16")
     group.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    group.add_argument("--compile", default="none",
+                       choices=["none", "default", "reduce-overhead", "max-autotune"],
+                       help="torch.compile the training step in this mode (CUDA; reduce-overhead "
+                            "adds CUDA graphs); batches keep one shape (the last partial one is "
+                            "dropped). Default: none")
     group.add_argument("--batches-per-epoch", type=int, default=None,
                        help="stop each epoch after this many batches (default: all)")
     group.add_argument("--augment", default="default", choices=["default", "flip", "none"],

@@ -32,3 +32,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+
+
+def autocast_dtype(device: torch.device, preference: str = "auto") -> torch.dtype:
+    """The mixed-precision dtype: `auto` is bfloat16 on the CPU and on GPUs that support it
+    (no loss scaling, so no host sync per training step), float16 on older GPUs; or the named
+    one (`bfloat16`, `float16`)."""
+    if preference != "auto":
+        return getattr(torch, preference)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16

@@ -81,7 +81,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        momentum=args.momentum, weight_decay=args.weight_decay,
                        schedule=args.schedule, label_smoothing=args.label_smoothing,
-                       amp=args.amp, channels_last=args.channels_last, augment=args.augment,
+                       amp=args.amp, amp_dtype=args.amp_dtype, channels_last=args.channels_last,
+                       compile=args.compile, augment=args.augment,
                        batches_per_epoch=args.batches_per_epoch)
 
 
@@ -100,12 +101,12 @@ def train(args: argparse.Namespace) -> int:
              f"({bundle.flipped_train.numel()} flipped), device {step.device}")
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
                                    device=step.device, channels_last=config.channels_last,
-                                   augment=config.augment)
+                                   augment=config.augment, drop_last=config.compile != "none")
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": data_config})
     input_shape = (spec.channels, spec.image_size, spec.image_size)
-    test_acc = accuracy(model, _eval_batches(bundle, "test", step))
+    test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     model.cpu()
     results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
                "macs": count_macs(model, input_shape), "params": count_params(model),
@@ -263,11 +264,11 @@ def finetune(args: argparse.Namespace) -> int:
     config = _train_config(args)
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
                                    device=step.device, channels_last=config.channels_last,
-                                   augment=config.augment)
+                                   augment=config.augment, drop_last=config.compile != "none")
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": meta["data"], "seed": args.seed})
-    test_acc = accuracy(model, _eval_batches(bundle, "test", step))
+    test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
                tuple(meta["input_shape"]), meta["removed"],
                **{**{k: v for k, v in meta.items() if k not in ("format", "arch", "build_args",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import math
 import time
@@ -19,9 +20,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .device import autocast_dtype
 from .errors import UserError
 from .io import load_torch, save_torch
 from .metrics import accuracy
+
+
+AMP_DTYPES = ("auto", "bfloat16", "float16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -33,19 +39,34 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"          # cosine | step (x0.1 at 50% and 75% of the epochs)
     label_smoothing: float = 0.0
-    amp: bool = False                 # autocast (bf16 on CPU, fp16 on CUDA)
+    amp: bool = False                 # autocast, in `amp_dtype`
+    amp_dtype: str = "auto"           # auto (bfloat16 where supported, else float16) | bfloat16 | float16
     channels_last: bool = False
+    compile: str = "none"             # none | default | reduce-overhead | max-autotune (torch.compile mode)
     augment: str = "default"          # default (dataset's crop + flip) | flip | none
     batches_per_epoch: int | None = None  # cap an epoch (short fine-tunes); None = all batches
 
     def validate(self) -> None:
         if self.augment not in ("default", "flip", "none"):
             raise UserError(f"unknown augment {self.augment!r}", "use default, flip or none")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise UserError(f"unknown amp_dtype {self.amp_dtype!r}", f"use {', '.join(AMP_DTYPES)}")
+        if self.compile not in COMPILE_MODES:
+            raise UserError(f"unknown compile mode {self.compile!r}", f"use {', '.join(COMPILE_MODES)}")
         if self.schedule not in ("cosine", "step"):
             raise UserError(f"unknown schedule {self.schedule!r}", "use cosine or step")
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise UserError("epochs must be >= 0, batch_size >= 1 and lr > 0",
                             f"got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
+
+
+def training_forward(model: nn.Module, config: TrainConfig, device: torch.device) -> Callable:
+    """The callable that runs the training forward pass: the model itself, or with `compile` a
+    torch.compile'd view of it (sharing its parameters; the model stays the one to save, select
+    and evaluate). Compiling pays off on CUDA with fixed-shape batches (drop the last one)."""
+    if config.compile == "none":
+        return model
+    return torch.compile(model, mode=None if config.compile == "default" else config.compile)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -99,8 +120,10 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
+    # fused: one kernel for the whole update on CUDA (the foreach path launches several)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay, nesterov=False)
+                                weight_decay=config.weight_decay, nesterov=False,
+                                fused=True if device.type == "cuda" else None)
     scheduler = make_scheduler(optimizer, config)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
@@ -121,8 +144,12 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
         best_state, history = state["best_model"], state["history"]
         log(f"resumed from {resume_path} at epoch {start_epoch}/{config.epochs}")
     autocast_device = "cuda" if device.type == "cuda" else "cpu"
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
+    amp_dtype = autocast_dtype(device, config.amp_dtype)
+    # Loss scaling only for float16 on CUDA; its overflow check reads a flag on the host each step.
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
+                                  and amp_dtype == torch.float16)
+    forward = training_forward(model, config, device)
+    epoch_batches = getattr(train_batches, "epoch", None)
     if state is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])   # fp16 loss scale: part of an exact resume
     train_seconds, images_seen = 0.0, 0
@@ -131,11 +158,12 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         batches = 0
-        for inputs, labels in train_batches:
-            if config.batches_per_epoch is not None and batches >= config.batches_per_epoch:
-                break
+        # Nothing in this loop waits for the device: no .item(), no host-made tensors.
+        batch_iterator = (epoch_batches(config.batches_per_epoch) if epoch_batches is not None
+                          else itertools.islice(train_batches, config.batches_per_epoch))
+        for inputs, labels in batch_iterator:
             with torch.autocast(autocast_device, dtype=amp_dtype, enabled=config.amp):
-                loss = loss_fn(model(inputs), labels)
+                loss = loss_fn(forward(inputs), labels)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -154,7 +182,7 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
         scheduler.step()
         train_seconds += time.perf_counter() - started
         if config.epochs > 1:
-            val_acc = accuracy(model, val_batches)
+            val_acc = accuracy(model, val_batches, amp=config.amp)
             if val_acc > best_acc:
                 best_acc, best_epoch = val_acc, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
