@@ -160,13 +160,22 @@ def _lowest(score: torch.Tensor, count: int) -> list[int]:
     return sorted(order[:count].tolist())
 
 
+def rounded_keep(channels: int, keep: int, round_to: int) -> int:
+    """`keep` rounded up to a multiple of `round_to`, at most `channels` (all of a group that
+    has fewer than `round_to`)."""
+    return min(channels, -(-keep // round_to) * round_to)
+
+
 def allocate_rates(layout: Layout, scores: dict[str, torch.Tensor],
-                   layer_rates: dict[str, float]) -> dict[str, list[int]]:
-    """Removed channel indices per group, int(rate * n) lowest-scored ones."""
+                   layer_rates: dict[str, float], round_to: int = 1) -> dict[str, list[int]]:
+    """Removed channel indices per group: the int(rate * n) lowest-scored ones, fewer where the
+    kept count is rounded up to a multiple of `round_to`."""
     combined = group_scores(layout, scores)
     removed = {}
     for group in layout.groups:
-        count = min(int(layer_rates[group.key] * group.channels), group.channels - MIN_KEEP)
+        keep = group.channels - int(layer_rates[group.key] * group.channels)
+        count = min(group.channels - rounded_keep(group.channels, keep, round_to),
+                    group.channels - MIN_KEEP)
         removed[group.key] = _lowest(combined[group.key], count)
     return removed
 
@@ -201,14 +210,16 @@ def allocate(layout: Layout, scores: dict[str, torch.Tensor], scheme: Scheme,
              macs_model: "MacsModel | None" = None) -> dict[str, list[int]]:
     """Removed channel indices per group key for `scheme`."""
     if scheme.kind == "uniform":
-        return allocate_rates(layout, scores, {g.key: scheme.value for g in layout.groups})
+        return allocate_rates(layout, scores, {g.key: scheme.value for g in layout.groups},
+                              scheme.round_to)
     if scheme.kind == "rates":
         per_layer = layer_rates(layout, scheme.value, scheme.arch)
-        return allocate_rates(layout, scores, {g.key: per_layer[g.key] for g in layout.groups})
+        return allocate_rates(layout, scores, {g.key: per_layer[g.key] for g in layout.groups},
+                              scheme.round_to)
     if scheme.kind == "macs":
         if macs_model is None:
             raise ValueError("macs: allocation needs a MacsModel")
-        return allocate_macs(layout, scores, scheme.value, macs_model)
+        return allocate_macs(layout, scores, scheme.value, macs_model, scheme.round_to)
     raise ValueError(scheme.kind)
 
 
@@ -267,34 +278,54 @@ def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Lay
                      {n: channels(n, "out_channels", "out_features") for n in per_layer}, inputs)
 
 
+def _removal_steps(key: str, normalised: torch.Tensor, round_to: int) -> list[tuple]:
+    """One group's removal steps, cheapest first, as (value, key, tie-break, channel indices).
+
+    A step removes the next lowest-scored channels down to the next multiple of `round_to`
+    below the current count (one channel per step with round_to 1), never below
+    max(MIN_KEEP, round_to) kept. A step's value is its highest normalised score, so values
+    never decrease along a group's steps; ties break by channel index (round_to 1) or rank."""
+    channels = normalised.numel()
+    order = torch.sort(normalised, stable=True)
+    values, indices = order.values.tolist(), order.indices.tolist()
+    steps, removed = [], 0
+    floor = max(MIN_KEEP, min(round_to, channels))
+    keep = (channels - 1) // round_to * round_to     # the next multiple below the current count
+    while keep >= floor:
+        chunk = indices[removed:channels - keep]
+        tie = chunk[0] if round_to == 1 else removed
+        steps.append((values[channels - keep - 1], key, tie, chunk))
+        removed, keep = channels - keep, keep - round_to
+    return steps
+
+
 def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: float,
-                  macs_model: MacsModel) -> dict[str, list[int]]:
+                  macs_model: MacsModel, round_to: int = 1) -> dict[str, list[int]]:
     """Global allocation: channels are ranked by score / (mean score of their group) across the
     whole model and removed lowest first (each group keeps at least one channel) until at least
-    `fraction` of the base MACs is removed. Bisection over the number of removed channels."""
+    `fraction` of the base MACs is removed. With `round_to`, channels go in steps that leave each
+    group a multiple of `round_to` (see `_removal_steps`). Bisection over the number of steps."""
     combined = group_scores(layout, scores)
     channels = {g.key: g.channels for g in layout.groups}
     entries = []
     for group in layout.groups:
         normalised = combined[group.key] / combined[group.key].abs().mean().clamp(min=1e-12)
-        order = torch.sort(normalised, stable=True)
-        for rank, (value, index) in enumerate(zip(order.values.tolist(), order.indices.tolist())):
-            if rank < group.channels - MIN_KEEP:
-                entries.append((value, group.key, index))
+        entries.extend(_removal_steps(group.key, normalised, round_to))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     base = macs_model.macs({}, channels)
 
     def counts(prefix: int) -> dict[str, int]:
         removed: dict[str, int] = {}
-        for _, key, _ in entries[:prefix]:
-            removed[key] = removed.get(key, 0) + 1
+        for _, key, _, chunk in entries[:prefix]:
+            removed[key] = removed.get(key, 0) + len(chunk)
         return removed
 
     low, high = 0, len(entries)
     if 1.0 - macs_model.macs(counts(high), channels) / base < fraction:
-        raise UserError(f"macs:{fraction} cannot be reached: removing all but {MIN_KEEP} channel(s) "
-                        f"per group removes only {1 - macs_model.macs(counts(high), channels) / base:.1%}",
-                        "choose a smaller MACs fraction")
+        raise UserError(f"macs:{fraction} cannot be reached: removing all but "
+                        f"{max(MIN_KEEP, round_to)} channel(s) per group removes only "
+                        f"{1 - macs_model.macs(counts(high), channels) / base:.1%}",
+                        "choose a smaller MACs fraction (or a smaller round_to)")
     while low < high:
         middle = (low + high) // 2
         if 1.0 - macs_model.macs(counts(middle), channels) / base >= fraction:
@@ -302,8 +333,8 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
         else:
             low = middle + 1
     removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
-    for _, key, index in entries[:low]:
-        removed[key].append(index)
+    for _, key, _, chunk in entries[:low]:
+        removed[key].extend(chunk)
     return {key: sorted(value) for key, value in removed.items()}
 
 

@@ -40,25 +40,44 @@ def parse_rates(text: str) -> list[float]:
     return rates
 
 
+ROUND_TO = ":round_to="
+
+
 @dataclass(frozen=True)
 class Scheme:
     kind: str      # uniform | rates | macs
     value: object  # float, or list of floats for rates
     text: str
     arch: str | None = None  # lets a rates string give one rate per unit (see `layer_rates`)
+    round_to: int = 1        # every group keeps a multiple of this many channels (or all of them)
+
+
+def _split_round_to(text: str) -> tuple[str, int]:
+    """("macs:0.5", 8) from "macs:0.5:round_to=8"; (text, 1) without the suffix."""
+    base, found, multiple = text.partition(ROUND_TO)
+    if not found:
+        return text, 1
+    if not multiple.isdigit() or int(multiple) < 1:
+        raise UserError(f"pruning {text!r}: round_to needs a whole number >= 1",
+                        "write e.g. macs:0.5:round_to=8")
+    return base, int(multiple)
 
 
 def parse_scheme(text: str, arch: str | None = None) -> Scheme:
-    kind, _, argument = text.partition(":")
+    """A `Scheme` from a pruning string: uniform:<rate>, macs:<fraction>, rates:<HRank string>
+    or preset:hrank, each optionally followed by `:round_to=<n>` (kept channels rounded up to a
+    multiple of n, as tensor cores and vectorised CPU kernels prefer)."""
+    body, round_to = _split_round_to(text)
+    kind, _, argument = body.partition(":")
     if kind == "preset":
         if argument != "hrank":
             raise UserError(f"unknown preset {argument!r} in pruning {text!r}", "use preset:hrank")
         if arch not in HRANK_PRESETS:
             raise UserError(f"no HRank preset for architecture {arch!r}",
                             f"presets exist for: {', '.join(sorted(HRANK_PRESETS))}")
-        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch)
+        return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch, round_to)
     if kind == "rates":
-        return Scheme("rates", parse_rates(argument), text, arch)
+        return Scheme("rates", parse_rates(argument), text, arch, round_to)
     if kind in ("uniform", "macs"):
         try:
             value = float(argument)
@@ -67,14 +86,17 @@ def parse_scheme(text: str, arch: str | None = None) -> Scheme:
         if not 0.0 <= value < 1.0:
             raise UserError(f"pruning {text!r}: {kind} needs a number in [0, 1)",
                             f"write e.g. {kind}:0.5")
-        return Scheme(kind, value, text)
+        return Scheme(kind, value, text, round_to=round_to)
     raise UserError(f"unknown pruning scheme {text!r}",
-                    "use uniform:<rate>, rates:<HRank string>, preset:hrank or macs:<fraction>")
+                    "use uniform:<rate>, rates:<HRank string>, preset:hrank or macs:<fraction>, "
+                    "optionally followed by :round_to=<n>")
 
 
 def scheme_slug(text: str) -> str:
-    """A file-name-safe label for a pruning scheme string."""
-    kind, _, argument = text.partition(":")
+    """A file-name-safe label for a pruning scheme string ("macs:0.5:round_to=8" -> macs-0.5-r8)."""
+    body, round_to = _split_round_to(text)
+    suffix = f"-r{round_to}" if ROUND_TO in text else ""
+    kind, _, argument = body.partition(":")
     if kind == "rates":
-        return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8]
-    return f"{kind}-{argument}"
+        return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8] + suffix
+    return f"{kind}-{argument}{suffix}"
