@@ -55,3 +55,9 @@ def smoke_local(tmp_path_factory, snakemake_bin, fashion_root):
     assert result.returncode == 0, result.stderr[-4000:]
     print(f"smoke workflow (local): {seconds:.1f} s")
     return workdir, seconds
+
+
+def pytest_addoption(parser):
+    parser.addoption("--gpu-device", default="cuda",
+                     help="device of the `gpu` tests (default cuda); `--gpu-device cpu` runs their "
+                          "CUDA code path on the CPU as a dry run")
