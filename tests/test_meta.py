@@ -41,3 +41,65 @@ def test_readme_says_how_to_cite():
     section = readme.split("\n## Citing\n", 1)[1]
     assert "CITATION.cff" in section and "10.48550/arXiv.2103.10858" in section
     assert "Toward Compact Deep Neural Networks via Energy-Aware Pruning" in section
+
+
+# ---------------------------------------------------------------- citations a reader can follow
+BACKGROUND = REPO / "docs" / "background.md"
+# Plain ("docs/background.md §3", "background.md §1, §5") and Markdown links to a heading's anchor.
+CITATION = re.compile(r"background\.md\]?\s*((?:§\s*\d+(?:\s*(?:,|and|&)\s*)?)+)")
+ANCHOR = re.compile(r"background\.md#([A-Za-z0-9_-]+)")
+
+
+def _repo_text_files() -> dict[str, str]:
+    """Tracked (and new, not ignored) text files outside results/, by repo-relative path."""
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                                cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        import pytest
+        pytest.skip("not a git checkout: cannot list the tracked files")
+    files = {}
+    for name in filter(None, listed):
+        path = REPO / name
+        if name.startswith("results/") or not path.is_file() or path.is_symlink():
+            continue
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:
+            continue   # binary
+        files[name] = data.decode("utf-8", errors="replace")
+    return files
+
+
+def _sections() -> set[int]:
+    return {int(n) for n in re.findall(r"^## (\d+)\. ", BACKGROUND.read_text(encoding="utf-8"), re.M)}
+
+
+def _github_slug(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return slug.replace(" ", "-")
+
+
+def test_background_sections_are_numbered_in_order():
+    numbers = [int(n) for n in re.findall(r"^## (\d+)\. ", BACKGROUND.read_text(encoding="utf-8"), re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 6
+
+
+def test_background_citations_name_existing_sections():
+    sections = _sections()
+    headings = re.findall(r"^#+ (.+)$", BACKGROUND.read_text(encoding="utf-8"), re.M)
+    anchors = {_github_slug(h) for h in headings}
+    cited, bad = 0, []
+    for name, text in _repo_text_files().items():
+        for match in CITATION.finditer(text):
+            for number in re.findall(r"\d+", match.group(1)):
+                cited += 1
+                if int(number) not in sections:
+                    bad.append(f"{name}: cites §{number}")
+        for anchor in ANCHOR.findall(text):
+            if anchor not in anchors:
+                bad.append(f"{name}: links to background.md#{anchor}")
+    assert not bad, "citations of docs/background.md that lead nowhere:\n" + "\n".join(bad)
+    assert cited > 0
