@@ -103,3 +103,13 @@ def test_background_citations_name_existing_sections():
                 bad.append(f"{name}: links to background.md#{anchor}")
     assert not bad, "citations of docs/background.md that lead nowhere:\n" + "\n".join(bad)
     assert cited > 0
+
+
+def test_no_citations_of_the_internal_reference_document():
+    """Every source is cited as a paper, a package or docs/background.md, never as the project's
+    unpublished notes (written in capitals as a document name; results/ is generated, left alone)."""
+    internal = re.compile(r"(?<![\w-])" + "REFER" + r"ENCE(?:\.md)?(?![\w-])")   # split: this file stays clean
+    found = [f"{name}:{number}: {line.strip()}"
+             for name, text in _repo_text_files().items()
+             for number, line in enumerate(text.splitlines(), 1) if internal.search(line)]
+    assert not found, "cite docs/background.md §N or the source itself instead:\n" + "\n".join(found)
