@@ -46,7 +46,7 @@ def test_readme_says_how_to_cite():
 # ---------------------------------------------------------------- citations a reader can follow
 BACKGROUND = REPO / "docs" / "background.md"
 # Plain ("docs/background.md §3", "background.md §1, §5") and Markdown links to a heading's anchor.
-CITATION = re.compile(r"background\.md\]?\s*((?:§\s*\d+(?:\s*(?:,|and|&)\s*)?)+)")
+CITATION = re.compile(r"background\.md[`\])]*\s*((?:§\s*\d+(?:\s*(?:,|and|&)\s*)?)+)")
 ANCHOR = re.compile(r"background\.md#([A-Za-z0-9_-]+)")
 
 
@@ -113,3 +113,34 @@ def test_no_citations_of_the_internal_reference_document():
              for name, text in _repo_text_files().items()
              for number, line in enumerate(text.splitlines(), 1) if internal.search(line)]
     assert not found, "cite docs/background.md §N or the source itself instead:\n" + "\n".join(found)
+
+
+# ---------------------------------------------------------------- config/README.md
+def _property_names(node) -> set[str]:
+    """Every property name in a JSON schema, however deeply nested ($defs, allOf, items, ...)."""
+    names: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                names |= set(value)
+            names |= _property_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _property_names(value)
+    return names
+
+
+def test_config_readme_documents_every_schema_key():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    names = _property_names(schema)
+    assert {"study", "width", "mode", "epochs", "batches_per_epoch", "score_per_class"} <= names
+    readme = (REPO / "config" / "README.md").read_text(encoding="utf-8")
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert not missing, f"config/README.md does not describe these config keys: {missing}"
+
+
+def test_config_readme_lists_every_config():
+    readme = (REPO / "config" / "README.md").read_text(encoding="utf-8")
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        study = yaml.safe_load(path.read_text(encoding="utf-8"))["study"]
+        assert f"| `{path.name}` | `{study}` |" in readme, f"config/README.md does not list {path.name}"
