@@ -144,3 +144,21 @@ def test_config_readme_lists_every_config():
     for path in sorted((REPO / "config").glob("*.yaml")):
         study = yaml.safe_load(path.read_text(encoding="utf-8"))["study"]
         assert f"| `{path.name}` | `{study}` |" in readme, f"config/README.md does not list {path.name}"
+
+
+# ---------------------------------------------------------------- Snakemake workflow catalog
+def test_workflow_catalog_file():
+    usage = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text(encoding="utf-8"))["usage"]
+    flags = usage["mandatory-flags"]
+    assert isinstance(flags["desc"], str) and "environment.yml" in flags["desc"]
+    flag_list = flags["flags"].split() if isinstance(flags["flags"], str) else flags["flags"]
+    assert all(isinstance(flag, str) for flag in flag_list)
+    if "--configfile" in flag_list:
+        assert (REPO / flag_list[flag_list.index("--configfile") + 1]).is_file()
+    deployment = usage["software-stack-deployment"]
+    assert set(deployment) <= {"conda", "apptainer", "apptainer+conda", "singularity", "singularity+conda"}
+    assert deployment and all(isinstance(value, bool) for value in deployment.values())
+    assert isinstance(usage["report"], bool)
+    # what the catalog's standardized usage also looks for
+    assert (REPO / "config" / "README.md").is_file() and (REPO / "config" / "config.yaml").is_file()
+    assert (REPO / "Snakefile").is_file() or (REPO / "workflow" / "Snakefile").is_file()
