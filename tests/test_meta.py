@@ -17,7 +17,7 @@ def test_license_is_mit():
 
 def _pyproject_version() -> str:
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+    return re.search(r'^version = "([^"]+)"', text, re.MULTILINE).group(1)
 
 
 def test_citation_cff():
@@ -72,8 +72,10 @@ def _repo_text_files() -> dict[str, str]:
     return files
 
 
-def _sections() -> set[int]:
-    return {int(n) for n in re.findall(r"^## (\d+)\. ", BACKGROUND.read_text(encoding="utf-8"), re.M)}
+def _section_numbers() -> list[int]:
+    """Numbers of the "## N. Title" headings of docs/background.md, in order."""
+    text = BACKGROUND.read_text(encoding="utf-8")
+    return [int(n) for n in re.findall(r"^## (\d+)\. ", text, re.MULTILINE)]
 
 
 def _github_slug(heading: str) -> str:
@@ -83,13 +85,13 @@ def _github_slug(heading: str) -> str:
 
 
 def test_background_sections_are_numbered_in_order():
-    numbers = [int(n) for n in re.findall(r"^## (\d+)\. ", BACKGROUND.read_text(encoding="utf-8"), re.M)]
+    numbers = _section_numbers()
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 6
 
 
 def test_background_citations_name_existing_sections():
-    sections = _sections()
-    headings = re.findall(r"^#+ (.+)$", BACKGROUND.read_text(encoding="utf-8"), re.M)
+    sections = set(_section_numbers())
+    headings = re.findall(r"^#+ (.+)$", BACKGROUND.read_text(encoding="utf-8"), re.MULTILINE)
     anchors = {_github_slug(h) for h in headings}
     cited, bad = 0, []
     for name, text in _repo_text_files().items():
