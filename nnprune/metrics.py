@@ -2,7 +2,7 @@
 
 MACs: fvcore counts one fused multiply-add as one "flop", so its counts are MACs. Only
 convolution and linear (matmul-type) operators are summed; batch norm, pooling and element-wise
-ops are left out, as the pruning papers do (REFERENCE section 4). Counted in eval mode, batch 1,
+ops are left out, as the pruning papers do (docs/background.md §5). Counted in eval mode, batch 1,
 on the physically pruned model (masked zeros would still count).
 """
 from __future__ import annotations

@@ -24,7 +24,7 @@ Schemes (config key `pruning`):
                      a group takes the rate of its first member in module order. For an
                      architecture in `models.RATE_UNITS` (GoogLeNet) the string may instead give
                      one rate per unit, as HRank's does (see `layer_rates`)
-  preset:hrank       the HRank string of the architecture (REFERENCE section 3); docs/presets.md
+  preset:hrank       the HRank string of the architecture (docs/background.md §3); docs/presets.md
                      lists what each preset removes
   macs:<fraction>    global: remove the channels with the lowest mean-normalised scores until
                      `fraction` of the conv+linear MACs is gone (see `allocate_macs`)

@@ -132,7 +132,7 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
              for s, setting, c, b, p, f, m, q in PAPER_ROWS]
     tables["paper_comparison"] = (pd.DataFrame(rows), [], [],
                                   f"Our runs (pruning {main_pruning}, means over seeds) beside "
-                                  "figures reported in the literature (REFERENCE §1, §5). Reported "
+                                  "figures reported in the literature (docs/background.md §1, §5, §6). Reported "
                                   "rows are other datasets and networks: compare trends, not values.")
     return tables
 

@@ -1,4 +1,4 @@
-"""The toy decision-boundary experiment (REFERENCE section 5): 2-D data, an MLP, every
+"""The toy decision-boundary experiment (docs/background.md §7): 2-D data, an MLP, every
 criterion, global pruning of hidden units without fine-tuning.
 
 For an MLP, a hidden unit's "feature map" is its activation (the ReLU output) on each scoring

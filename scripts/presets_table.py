@@ -21,7 +21,7 @@ from nnprune.scoring import score_model
 DOC = Path(__file__).resolve().parents[1] / "docs" / "presets.md"
 START, END = "<!-- presets-table:start -->", "<!-- presets-table:end -->"
 
-# arch: (num_classes, input shape); REFERENCE section 4
+# arch: (num_classes, input shape); docs/background.md §5
 SETTINGS = {
     "vgg16": (10, (3, 32, 32)),
     "resnet56": (10, (3, 32, 32)),
@@ -30,8 +30,8 @@ SETTINGS = {
     "googlenet": (10, (3, 32, 32)),
     "resnet50": (1000, (3, 224, 224)),
 }
-# arch: (FLOPs removed %, params removed %) as HRank published them (REFERENCE section 3);
-# REFERENCE gives no reductions for ResNet-50 with this string, only its accuracy.
+# arch: (FLOPs removed %, params removed %) as HRank published them (docs/background.md §3);
+# that section gives no reductions for ResNet-50 with this string, only its accuracy.
 HRANK_PUBLISHED = {
     "vgg16": (65.3, 82.1),
     "resnet56": (50.0, 42.4),

@@ -1,4 +1,4 @@
-"""Every paper architecture: size and cost against REFERENCE section 4, HRank presets, and
+"""Every paper architecture: size and cost against docs/background.md §5, HRank presets, and
 physical removal through concatenations (DenseNet-40, GoogLeNet)."""
 import copy
 
@@ -17,7 +17,7 @@ from nnprune.scoring import score_model
 CIFAR = (3, 32, 32)
 IMAGENET = (3, 224, 224)
 
-# arch: (num_classes, input shape, params, MACs), REFERENCE section 4
+# arch: (num_classes, input shape, params, MACs), docs/background.md §5
 PUBLISHED = {
     "resnet56": (10, CIFAR, 0.85e6, 125.49e6),
     "resnet110": (10, CIFAR, 1.72e6, 252.89e6),

@@ -4,7 +4,7 @@ disk through a DataLoader: too large to hold in memory.
 Same interface as the in-memory `DataBundle`: a validation split held out of train/ with
 `split_seed`, seeded label noise on the training and validation labels, val/ as the clean test
 set, and `batches(split, ...)` yielding device tensors. Augmentation follows the ImageNet recipe
-(REFERENCE section 3): RandomResizedCrop 224 + flip for training; Resize 256 + CenterCrop 224.
+(docs/background.md §4): RandomResizedCrop 224 + flip for training; Resize 256 + CenterCrop 224.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Multilayer perceptron for the 2-D toy study: in_channels -> hidden... -> num_classes, ReLU.
 
 The default 2-1000-1000-1000-C follows the first author's toy decision-boundary study
-(REFERENCE section 5). Hidden units are the prunable channels; the last Linear is the classifier.
+(docs/background.md §7). Hidden units are the prunable channels; the last Linear is the classifier.
 """
 from __future__ import annotations
 
