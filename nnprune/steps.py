@@ -15,8 +15,7 @@ from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, save_torch, write_json
-from .metrics import (accuracy, count_macs, count_params, eval_batch_size, latency_ms,
-                      recalibrate_batchnorm)
+from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, recalibrate_batchnorm
 from .provenance import provenance
 from .train import TrainConfig, fit
 
