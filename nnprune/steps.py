@@ -316,7 +316,10 @@ def toy(args: argparse.Namespace) -> int:
     step = Step("toy", args)
     if args.dataset not in TOY_DATASETS:
         raise UserError(f"unknown toy dataset {args.dataset!r}", f"use one of: {', '.join(TOY_DATASETS)}")
-    floats = lambda text: [float(v) for v in text.split(",") if v]
+
+    def floats(text):
+        return [float(v) for v in text.split(",") if v]
+
     config = ToyConfig(seeds=list(range(args.seed, args.seed + args.seeds)),
                        train_points=args.train_points, test_points=args.test_points,
                        width=args.width, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
