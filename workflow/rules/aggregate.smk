@@ -32,11 +32,9 @@ rule report_tables_figures:
         runs=f"{OUT}/runs.csv",
         stability=f"{OUT}/stability.csv",
     output:
-        tables=[report(f"{OUT}/tables/{t}.csv", category="Tables", caption="../report/table.rst")
-                for t in TABLES],
+        tables=[report(f"{OUT}/tables/{t}.csv", category="Tables", caption="../report/table.rst") for t in TABLES],
         other=[f"{OUT}/tables/{t}.{ext}" for t in TABLES for ext in ("md", "tex")],
-        figures=[report(f"{OUT}/figures/{f}.png", category="Figures", caption="../report/figure.rst")
-                 for f in FIGURES],
+        figures=[report(f"{OUT}/figures/{f}.png", category="Figures", caption="../report/figure.rst") for f in FIGURES],
         pdfs=[f"{OUT}/figures/{f}.pdf" for f in FIGURES],
     log:
         f"{OUT}/logs/report.log",

@@ -14,9 +14,9 @@ rule prune:
         out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/pruned",
     threads: THREADS
     resources:
+        **gpu_resources(),
         mem_mb=4000,
         runtime=20,
-        **gpu_resources(),
     shell:
         "nnprune prune --model {input.model} --scores {input.scores} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 
@@ -36,8 +36,8 @@ rule finetune:
         out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/finetuned",
     threads: THREADS
     resources:
+        **gpu_resources(),
         mem_mb=4000,
         runtime=60,
-        **gpu_resources(),
     shell:
         "nnprune finetune --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"

@@ -16,9 +16,9 @@ if DATA_CRITERIA:
             out=lambda w: f"{OUT}/scores/{w.base}",
         threads: THREADS
         resources:
+            **gpu_resources(),
             mem_mb=4000,
             runtime=30,
-            **gpu_resources(),
         shell:
             "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 

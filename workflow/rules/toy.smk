@@ -26,8 +26,9 @@ rule toy_report:
         [f"{OUT}/toy/{d}/toy.csv" for d in TOY_DATASETS],
     output:
         csv=report(f"{OUT}/toy/toy.csv", category="Toy study", caption="../report/toy.rst"),
-        figures=[report(f"{OUT}/toy/{name}.png", category="Toy study", caption="../report/toy.rst")
-                 for name in TOY_FIGURES],
+        figures=[
+            report(f"{OUT}/toy/{name}.png", category="Toy study", caption="../report/toy.rst") for name in TOY_FIGURES
+        ],
         pdfs=[f"{OUT}/toy/{name}.pdf" for name in TOY_FIGURES],
     log:
         f"{OUT}/logs/toy/report.log",

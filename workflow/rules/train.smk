@@ -11,8 +11,8 @@ rule train:
         out=lambda w: f"{OUT}/baselines/{w.base}",
     threads: THREADS
     resources:
+        **gpu_resources(),
         mem_mb=4000,
         runtime=60,
-        **gpu_resources(),
     shell:
         "nnprune train {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
