@@ -144,7 +144,7 @@ def _options(options):
     """CLI flags from a dict: {"batch_size": 128, "amp": True} -> "--batch-size 128 --amp"."""
     parts = []
     for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
+        flag = f"--{key.replace('_', '-')}"
         if isinstance(value, bool):
             parts.append(flag if value else "")
         else:
