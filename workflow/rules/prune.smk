@@ -1,3 +1,8 @@
+# lint-ok "Specify a conda environment or container for each rule.": every rule runs this repository's own
+# `nnprune` CLI from the one environment `make setup` builds (requirements.lock), or environment.yml plus
+# `pip install -e .` (README); a per-rule conda env or container would lack the package itself.
+
+
 rule prune:
     input:
         model=f"{OUT}/baselines/{{base}}/model.pt",

@@ -1,5 +1,8 @@
 # One job per baseline scores every data-driven criterion at every score_images size in one
 # pass (smaller sizes are prefixes of larger ones); another scores the data-free criteria.
+# lint-ok "Specify a conda environment or container for each rule.": every rule runs this repository's own
+# `nnprune` CLI from the one environment `make setup` builds (requirements.lock), or environment.yml plus
+# `pip install -e .` (README); a per-rule conda env or container would lack the package itself.
 if DATA_CRITERIA:
 
     rule score_data:
