@@ -108,7 +108,8 @@ def check(lints: list[Lint]) -> tuple[list[tuple[Lint, str]], list[Lint]]:
 
 
 def main(argv: list[str]) -> int:
-    snakemake = shutil.which("snakemake")
+    beside = Path(sys.executable).parent / "snakemake"  # this interpreter's environment first
+    snakemake = str(beside) if beside.is_file() else shutil.which("snakemake")
     if snakemake is None:
         print("lint_workflow: snakemake is not on PATH (run `make setup`)", file=sys.stderr)
         return 1
