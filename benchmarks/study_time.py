@@ -51,7 +51,7 @@ def read_jobs(benchmarks: Path) -> list[dict]:
         category = ("aggregate/report" if first in ("aggregate", "report")
                     else first if first in CATEGORIES else "other")
 
-        def number(key: str) -> float:
+        def number(key: str, row: dict = row) -> float:
             try:
                 return float(row.get(key) or "nan")
             except ValueError:       # Snakemake writes "-" where it could not measure

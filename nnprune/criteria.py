@@ -12,9 +12,9 @@ Feature maps arrive as [B, C, H, W]; a fully connected layer's output [B, C] is 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -124,10 +124,10 @@ class Criterion:
     name: str
     summary: str
     source: str
-    feature_point: Optional[str] = None
-    batch_stat: Optional[Callable[..., Tensor]] = None
+    feature_point: str | None = None
+    batch_stat: Callable[..., Tensor] | None = None
     finalize: Callable[[Tensor, int], Tensor] = mean_finalize
-    from_weight: Optional[Callable[[Tensor], Tensor]] = None
+    from_weight: Callable[[Tensor], Tensor] | None = None
 
     @property
     def data_driven(self) -> bool:

@@ -39,9 +39,9 @@ from torch import nn
 
 from .errors import UserError
 from .models import RATE_UNITS, ZeroPadShortcut
+
 # Scheme strings are parsed without torch (the workflow parses them at DAG time); re-exported here.
 from .schemes import HRANK_PRESETS, Scheme, parse_rates, parse_scheme, scheme_slug  # noqa: F401
-
 
 MIN_KEEP = 1  # a group never loses all its channels
 
@@ -207,7 +207,7 @@ def layer_rates(layout: Layout, rates: list[float], arch: str | None = None) -> 
 
 
 def allocate(layout: Layout, scores: dict[str, torch.Tensor], scheme: Scheme,
-             macs_model: "MacsModel | None" = None) -> dict[str, list[int]]:
+             macs_model: MacsModel | None = None) -> dict[str, list[int]]:
     """Removed channel indices per group key for `scheme`."""
     if scheme.kind == "uniform":
         return allocate_rates(layout, scores, {g.key: scheme.value for g in layout.groups},

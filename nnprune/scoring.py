@@ -8,7 +8,7 @@ added to a running sum, so memory does not depend on the number of scoring image
 from __future__ import annotations
 
 import zlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -15,8 +15,7 @@ from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, save_torch, write_json
-from .metrics import (accuracy, count_macs, count_params, eval_batch_size, latency_ms,
-                      recalibrate_batchnorm)
+from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, recalibrate_batchnorm
 from .provenance import provenance
 from .train import TrainConfig, fit
 
@@ -318,7 +317,10 @@ def toy(args: argparse.Namespace) -> int:
     step = Step("toy", args)
     if args.dataset not in TOY_DATASETS:
         raise UserError(f"unknown toy dataset {args.dataset!r}", f"use one of: {', '.join(TOY_DATASETS)}")
-    floats = lambda text: [float(v) for v in text.split(",") if v]
+
+    def floats(text):
+        return [float(v) for v in text.split(",") if v]
+
     config = ToyConfig(seeds=list(range(args.seed, args.seed + args.seeds)),
                        train_points=args.train_points, test_points=args.test_points,
                        width=args.width, steps=args.steps, lr=args.lr, batch_size=args.batch_size,

@@ -14,8 +14,7 @@ from pathlib import Path
 from nnprune.io import write_text
 from nnprune.metrics import count_macs, count_params, layer_macs
 from nnprune.models import build
-from nnprune.pruning import (HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates,
-                             parse_scheme)
+from nnprune.pruning import HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates, parse_scheme
 from nnprune.scoring import score_model
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "presets.md"

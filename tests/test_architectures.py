@@ -10,8 +10,7 @@ from nnprune.checkpoint import load_model, save_model
 from nnprune.errors import UserError
 from nnprune.metrics import count_macs, count_params
 from nnprune.models import build
-from nnprune.pruning import (HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout,
-                             parse_rates, parse_scheme)
+from nnprune.pruning import HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates, parse_scheme
 from nnprune.scoring import score_model
 
 CIFAR = (3, 32, 32)

@@ -130,7 +130,7 @@ def test_score_help_lists_every_criterion():
     out = subprocess.run([sys.executable, "-m", "nnprune.cli", "score", "--help"],
                          capture_output=True, text=True, check=True).stdout
     for name, criterion in CRITERIA.items():
-        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
+        line = next(text for text in out.splitlines() if text.strip().startswith(name + " "))
         assert criterion.summary.split()[0] in line, line
 
 

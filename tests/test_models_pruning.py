@@ -5,8 +5,7 @@ from torch import nn
 from nnprune.errors import UserError
 from nnprune.metrics import count_macs, count_params
 from nnprune.models import build
-from nnprune.pruning import (allocate, apply_removal, build_macs_model, model_layout, parse_rates,
-                             parse_scheme)
+from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout, parse_rates, parse_scheme
 from nnprune.scoring import score_model
 
 

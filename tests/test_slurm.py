@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cluster.slurm import PrivateSlurm, process_alive, missing_binaries
+from cluster.slurm import PrivateSlurm, missing_binaries, process_alive
 from conftest import REPO, require, run_snakemake
 
 PROFILE = REPO / "profiles" / "slurm"

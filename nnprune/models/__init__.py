@@ -6,8 +6,9 @@ CIFAR-style nets (resnet20/32/56/110, vgg16, densenet40, googlenet) scale their 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 

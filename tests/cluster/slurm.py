@@ -201,7 +201,7 @@ PartitionName={self.partition} Nodes={self.host} Default=YES MaxTime=INFINITE St
         except subprocess.TimeoutExpired:
             return ""
 
-    def start(self) -> "PrivateSlurm":
+    def start(self) -> PrivateSlurm:
         """Write the config, start munged, slurmctld and slurmd; wait for an idle node."""
         self._write_config()
         m = self.root / "munge"
@@ -278,7 +278,7 @@ PartitionName={self.partition} Nodes={self.host} Default=YES MaxTime=INFINITE St
         except (ProcessLookupError, PermissionError):
             pass
 
-    def __enter__(self) -> "PrivateSlurm":
+    def __enter__(self) -> PrivateSlurm:
         try:
             return self.start()
         except BaseException:

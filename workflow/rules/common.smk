@@ -23,8 +23,10 @@ except UserError as error:
 try:
     validate(config, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 except Exception as error:  # WorkflowError wrapping jsonschema's ValidationError
-    _fail(f"config does not match workflow/schemas/config.schema.yaml: {error}",
-          "correct the key named above; every allowed key and value is in that schema")
+    _fail(
+        f"config does not match workflow/schemas/config.schema.yaml: {error}",
+        "correct the key named above; every allowed key and value is in that schema",
+    )
 try:
     check(config, require_data=False)
 except UserError as error:
@@ -63,6 +65,7 @@ def gpu_resources():
     """
     return {"gpu": 1} if DEVICE.startswith("cuda") else {}
 
+
 from nnprune.names import data_driven
 
 DATA_CRITERIA = [c for c in config["criteria"] if data_driven(c)]
@@ -73,6 +76,7 @@ MAIN_SI = GRID.get("main_score_images", SIZES[-1])
 MAIN_PRUNING = GRID.get("main_pruning", config["pruning"][0])
 MAIN_NOISE = config["label_noise"][0]
 SPARSE = GRID.get("mode", "full") == "sparse"
+
 
 wildcard_constraints:
     base="[^/]+",
@@ -92,8 +96,12 @@ for arch, arch_options in config["archs"].items():
         for noise in config["label_noise"]:
             for seed in config["seeds"]:
                 BASELINES[_baseline_id(arch, train_size, noise, seed)] = dict(
-                    arch=arch, width=(arch_options or {}).get("width", 1.0),
-                    train_size=train_size, label_noise=noise, seed=seed)
+                    arch=arch,
+                    width=(arch_options or {}).get("width", 1.0),
+                    train_size=train_size,
+                    label_noise=noise,
+                    seed=seed,
+                )
 
 PRUNINGS = {scheme_slug(spec): spec for spec in config["pruning"]}
 MAIN_SLUG = scheme_slug(MAIN_PRUNING)
@@ -111,17 +119,21 @@ def _wanted(base, crit, si, prune):
         return True
     noise = BASELINES[base]["label_noise"]
     main_si = si == 0 or si == MAIN_SI
-    return ((noise == MAIN_NOISE and main_si)                      # pruning-level sweep
-            or (noise == MAIN_NOISE and prune == MAIN_SLUG)         # score_images sweep
-            or (main_si and prune == MAIN_SLUG))                    # label-noise sweep
+    return (
+        (noise == MAIN_NOISE and main_si)  # pruning-level sweep
+        or (noise == MAIN_NOISE and prune == MAIN_SLUG)  # score_images sweep
+        or (main_si and prune == MAIN_SLUG)  # label-noise sweep
+    )
 
 
-RUNS = [(base, crit, si, prune)
-        for base in BASELINES
-        for crit in config["criteria"]
-        for si in score_sizes(crit)
-        for prune in PRUNINGS
-        if _wanted(base, crit, si, prune)]
+RUNS = [
+    (base, crit, si, prune)
+    for base in BASELINES
+    for crit in config["criteria"]
+    for si in score_sizes(crit)
+    for prune in PRUNINGS
+    if _wanted(base, crit, si, prune)
+]
 
 
 def run_dir(base, crit, si, prune):
@@ -132,7 +144,7 @@ def _options(options):
     """CLI flags from a dict: {"batch_size": 128, "amp": True} -> "--batch-size 128 --amp"."""
     parts = []
     for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
+        flag = f"--{key.replace('_', '-')}"
         if isinstance(value, bool):
             parts.append(flag if value else "")
         else:
@@ -145,23 +157,29 @@ def train_args(wildcards):
     size = "" if b["train_size"] is None else f"--train-size {b['train_size']}"
     if config["test_size"] is not None:
         size += f" --test-size {config['test_size']}"
-    return (f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
-            f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
-            f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE}{DETERMINISTIC} "
-            f"{_options(config['train'])}")
+    return (
+        f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
+        f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
+        f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE}{DETERMINISTIC} "
+        f"{_options(config['train'])}"
+    )
 
 
 def score_args(wildcards, criteria, sizes):
     seed = BASELINES[wildcards.base]["seed"]
     point = f"--feature-point {config['feature_point']}" if config.get("feature_point") else ""
-    return (f"--criterion {','.join(criteria)} --score-images {','.join(map(str, sizes))} "
-            f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE}{DETERMINISTIC} {point}")
+    return (
+        f"--criterion {','.join(criteria)} --score-images {','.join(map(str, sizes))} "
+        f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE}{DETERMINISTIC} {point}"
+    )
 
 
 def prune_args(wildcards):
     latency = "--latency" if config["latency"] else ""
-    return (f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE}{DETERMINISTIC} {latency} "
-            f"--bn-recalibration {config['bn_recalibration']} --seed {BASELINES[wildcards.base]['seed']}")
+    return (
+        f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE}{DETERMINISTIC} {latency} "
+        f"--bn-recalibration {config['bn_recalibration']} --seed {BASELINES[wildcards.base]['seed']}"
+    )
 
 
 def finetune_args(wildcards):
@@ -191,6 +209,9 @@ TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves", "toy_cu
 
 
 def toy_args(wildcards):
-    options = {k: (",".join(map(str, v)) if isinstance(v, list) else v)
-               for k, v in TOY.items() if k not in ("datasets", "enabled")}
+    options = {
+        k: (",".join(map(str, v)) if isinstance(v, list) else v)
+        for k, v in TOY.items()
+        if k not in ("datasets", "enabled")
+    }
     return f"--device cpu {_options(options)}"

@@ -1,3 +1,8 @@
+# lint-ok "Specify a conda environment or container for each rule.": every rule runs this repository's own
+# `nnprune` CLI from the one environment `make setup` builds (requirements.lock), or environment.yml plus
+# `pip install -e .` (README); a per-rule conda env or container would lack the package itself.
+
+
 rule prune:
     input:
         model=f"{OUT}/baselines/{{base}}/model.pt",
@@ -14,9 +19,9 @@ rule prune:
         out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/pruned",
     threads: THREADS
     resources:
+        **gpu_resources(),
         mem_mb=4000,
         runtime=20,
-        **gpu_resources(),
     shell:
         "nnprune prune --model {input.model} --scores {input.scores} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 
@@ -36,8 +41,8 @@ rule finetune:
         out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/finetuned",
     threads: THREADS
     resources:
+        **gpu_resources(),
         mem_mb=4000,
         runtime=60,
-        **gpu_resources(),
     shell:
         "nnprune finetune --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"

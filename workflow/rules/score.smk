@@ -1,5 +1,8 @@
 # One job per baseline scores every data-driven criterion at every score_images size in one
 # pass (smaller sizes are prefixes of larger ones); another scores the data-free criteria.
+# lint-ok "Specify a conda environment or container for each rule.": every rule runs this repository's own
+# `nnprune` CLI from the one environment `make setup` builds (requirements.lock), or environment.yml plus
+# `pip install -e .` (README); a per-rule conda env or container would lack the package itself.
 if DATA_CRITERIA:
 
     rule score_data:
@@ -16,9 +19,9 @@ if DATA_CRITERIA:
             out=lambda w: f"{OUT}/scores/{w.base}",
         threads: THREADS
         resources:
+            **gpu_resources(),
             mem_mb=4000,
             runtime=30,
-            **gpu_resources(),
         shell:
             "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
 
