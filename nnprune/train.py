@@ -25,7 +25,6 @@ from .errors import UserError
 from .io import load_torch, save_torch
 from .metrics import accuracy
 
-
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
