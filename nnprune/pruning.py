@@ -332,10 +332,35 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
             high = middle
         else:
             low = middle + 1
+    chosen = entries[:low]
+    if round_to > 1 and low > 0:
+        chosen = chosen[:-1] + [_closest_last_step(entries, low, counts(low - 1), fraction,
+                                                   macs_model, channels, base)]
     removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
-    for _, key, _, chunk in entries[:low]:
+    for _, key, _, chunk in chosen:
         removed[key].extend(chunk)
     return {key: sorted(value) for key, value in removed.items()}
+
+
+def _closest_last_step(entries: list[tuple], low: int, before: dict[str, int], fraction: float,
+                       macs_model: MacsModel, channels: dict[str, int], base: float) -> tuple:
+    """The step that completes a round_to allocation. Steps are coarse (a 16-channel residual
+    stream going to 8 takes a third of its stage's MACs), so the step that first crosses the
+    target can overshoot it by ten points. Of each group's next step after the first `low - 1`
+    steps, take the one that reaches `fraction` with the smallest cut (the lowest-scored on a
+    tie); the crossing step itself is a candidate, so one always exists."""
+    best, best_cut, seen = None, float("inf"), set()
+    for entry in entries[low - 1:]:
+        key = entry[1]
+        if key in seen:
+            continue
+        seen.add(key)
+        trial = dict(before)
+        trial[key] = trial.get(key, 0) + len(entry[3])
+        cut = 1.0 - macs_model.macs(trial, channels) / base
+        if fraction <= cut < best_cut:
+            best, best_cut = entry, cut
+    return best
 
 
 # ---------------------------------------------------------------- physical removal

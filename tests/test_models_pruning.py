@@ -87,3 +87,55 @@ def test_rate_strings_parse_without_eval_and_check_length():
     scores, _ = score_model(model, layout.layers, "l1")
     with pytest.raises(UserError, match="has 3 rates but the model has 19"):
         allocate(layout, scores, parse_scheme("rates:[0.5]*3"))
+
+
+@pytest.mark.parametrize("text", ["uniform:0.3:round_to=8", "preset:hrank:round_to=8",
+                                  "macs:0.404:round_to=8", "macs:0.5:round_to=16"])
+def test_round_to_keeps_multiples_and_lands_near_the_macs_target(text):
+    """Every group keeps a multiple of round_to channels (or all of them); a macs: target is
+    reached without the overshoot of a coarse last step (within 2.5 points), and the pruned
+    model's fvcore MACs agree with the allocation."""
+    torch.manual_seed(0)
+    model = build("resnet56").eval()
+    shape = (3, 32, 32)
+    layout = model_layout(model, shape)
+    scores, _ = score_model(model, layout.layers, "l1")
+    scheme = parse_scheme(text, "resnet56")
+    macs_model = build_macs_model(model, shape, layout) if scheme.kind == "macs" else None
+    removed = allocate(layout, scores, scheme, macs_model)
+    for group in layout.groups:
+        kept = group.channels - len(removed[group.key])
+        assert kept == group.channels or kept % scheme.round_to == 0, (group.key, kept)
+    assert sum(len(v) for v in removed.values()) > 0
+    base = count_macs(model, shape)
+    cut = 1 - count_macs(apply_removal(model, shape, removed), shape) / base
+    if scheme.kind == "macs":
+        assert scheme.value <= cut + 1e-3 <= scheme.value + 0.025, cut
+
+
+def test_round_to_one_is_the_plain_scheme_and_bad_values_fail():
+    from nnprune.schemes import scheme_slug
+
+    assert parse_scheme("macs:0.5:round_to=1").round_to == 1
+    assert parse_scheme("macs:0.5").round_to == 1
+    assert scheme_slug("macs:0.5:round_to=8") == "macs-0.5-r8"
+    assert scheme_slug("preset:hrank:round_to=8") == "preset-hrank-r8"
+    for bad in ("macs:0.5:round_to=0", "macs:0.5:round_to=x", "uniform:0.3:round_to="):
+        with pytest.raises(UserError, match="round_to"):
+            parse_scheme(bad)
+
+
+def test_zero_pad_shortcut_forward_has_no_host_sync():
+    """No data-dependent op (torch.nonzero) in the shortcut: a GPU pass never waits for the host,
+    and CUDA graphs can capture it. The output still places each source channel and pads zeros."""
+    from nnprune.models import ZeroPadShortcut
+
+    shortcut = ZeroPadShortcut(4, 8, 2)
+    shortcut.source_index = torch.tensor([-1, 2, 0, -1, 1, 3, -1, -1])
+    graph = torch.fx.symbolic_trace(shortcut).graph
+    assert not any("nonzero" in str(node.target) for node in graph.nodes)
+    x = torch.randn(2, 4, 6, 6)
+    out = shortcut(x)
+    assert out.shape == (2, 8, 3, 3)
+    assert torch.equal(out[:, 1], x[:, 2, ::2, ::2]) and torch.equal(out[:, 4], x[:, 1, ::2, ::2])
+    assert not out[:, [0, 3, 6, 7]].any()
