@@ -19,7 +19,8 @@ import time
 
 import torch
 
-from _common import machine, pick_device, report
+from _common import machine, report
+from nnprune.device import resolve_device
 
 INPUT_SHAPE = (3, 32, 32)
 
@@ -45,7 +46,7 @@ def child(images: int, device_name: str) -> None:
     from nnprune.pruning import model_layout
     from nnprune.scoring import score_features
 
-    device = pick_device(device_name)
+    device = resolve_device(device_name)
     torch.manual_seed(0)
     model = build("resnet56").to(device).eval()
     layers = model_layout(model, INPUT_SHAPE).layers
@@ -75,7 +76,7 @@ def main() -> int:
     if args.child is not None:
         child(args.child, args.device)
         return 0
-    print(machine(pick_device(args.device)))
+    print(machine(resolve_device(args.device)))
     runs = {n: measure(n, args.device) for n in (0, args.small, args.large)}
     for n, run in runs.items():
         print(f"nuclear on resnet56, {n:>5} images: peak RSS {run['peak_rss_mb']:.0f} MB "

@@ -17,7 +17,8 @@ import argparse
 
 import torch
 
-from _common import machine, pick_device, report, synchronize, timed
+from _common import machine, report, synchronize, timed
+from nnprune.device import resolve_device
 from nnprune.models import build
 from nnprune.pruning import model_layout
 from nnprune.scoring import feature_modules, score_model
@@ -115,7 +116,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     model = build("resnet56").to(device).eval()
     layers = model_layout(model, INPUT_SHAPE).layers

@@ -189,7 +189,8 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             val_acc, best_epoch = None, 1   # largest cost after its training batches)
             best_state = copy.deepcopy(model.state_dict())
         history.append({"epoch": epoch + 1, "loss": mean_loss, "val_acc": val_acc,
-                        "lr": optimizer.param_groups[0]["lr"]})
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": round(time.perf_counter() - started, 3)})  # with validation
         shown = "not needed" if val_acc is None else f"{val_acc:.2f}%"
         log(f"epoch {epoch + 1}/{config.epochs} loss {mean_loss:.4f} val {shown} "
             f"({time.perf_counter() - started:.1f}s)")
