@@ -15,7 +15,7 @@ rule aggregate:
         score_files(),
     output:
         runs=report(f"{OUT}/runs.csv", category="Tables", caption="../report/runs.rst"),
-        stability=f"{OUT}/stability.csv",
+        stability=report(f"{OUT}/stability.csv", category="Tables", caption="../report/stability.rst"),
     log:
         f"{OUT}/logs/aggregate.log",
     benchmark:
