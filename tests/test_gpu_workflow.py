@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, require, run_snakemake
 
 CONFIG = REPO / "config" / "gpu-fmnist.yaml"
 LOCAL_PROFILE = REPO / "profiles" / "local"
@@ -114,8 +114,11 @@ def test_every_network_job_asks_for_one_gpu_slot(gpu_fmnist_dry_run):
 def test_gpu_slots_stays_out_of_sbatch():
     """snakemake-executor-plugin-slurm builds sbatch from the resources it knows: `gpu` becomes
     --gpus=1, an unknown `gpu_slots` is not passed on (so no cluster rejects it)."""
-    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    try:
+        from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+        from snakemake_executor_plugin_slurm.utils import set_gres_string
+    except ImportError:
+        require(False, "snakemake-executor-plugin-slurm is not installed (pip install -e .[slurm])")
 
     class Resources(dict):
         __getattr__ = dict.__getitem__
