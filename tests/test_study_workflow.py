@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.integration
-CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet"]
+CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"]
 
 
 def dry_run(snakemake_bin, tmp_path, configfile, *extra):

@@ -61,9 +61,21 @@ def gpu_resources():
     Used as `**gpu_resources()` by the rules that run the network (train, score_data, prune,
     finetune). `gpu` is the resource name snakemake-executor-plugin-slurm 2.x turns into
     `sbatch --gpus=1` (`gpu_model` / `gres` are set per cluster with --set-resources); a local
-    run counts it against `--resources gpu=N`. "auto" asks for none: a scheduler cannot know it.
+    run counts it against `--resources gpu=N`. `gpu_slots` is one of the `jobs_per_gpu` slots
+    below. "auto" asks for none: a scheduler cannot know it.
     """
-    return {"gpu": 1} if DEVICE.startswith("cuda") else {}
+    return {"gpu": 1, "gpu_slots": 1} if DEVICE.startswith("cuda") else {}
+
+
+# k = jobs_per_gpu network jobs share the GPU in a local run: the global gpu_slots limit is the
+# config's value unless --resources or the profile's `resources:` gave one. Scope "local": the
+# main process of a cluster run does not count it across submitted jobs (each has its own GPU).
+if DEVICE.startswith("cuda"):
+    workflow.global_resources.setdefault("gpu_slots", int(config["jobs_per_gpu"]))
+
+
+resource_scopes:
+    gpu_slots="local",
 
 
 from nnprune.names import data_driven
