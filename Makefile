@@ -34,7 +34,7 @@ test: setup
 	$(BIN)/python -m pytest -ra --durations=15
 
 test-fast: setup
-	$(BIN)/python -m pytest -ra -m "not integration"
+	$(BIN)/python -m pytest -ra -m "not integration and not gpu"
 
 # ruff (pyproject.toml [tool.ruff]), snakefmt (pyproject.toml [tool.snakefmt]) and snakemake --lint of the
 # default study, where a lint passes only when fixed or justified beside its rule (scripts/lint_workflow.py).
