@@ -1,288 +1,243 @@
 """Verdicts on the energy-aware paper's claims, computed from runs.csv, stability.csv and the toy
-results, by rules fixed here before any result was looked at.
+results: which rows each claim reads, its metric and its swept axis. The rule (nnprune/stats.py)
+and the comparisons at every operating point (nnprune/verdicts.py) were fixed before the run;
+claims.md restates them (nnprune/claims_render.py).
 
-THE RULE (the same for every claim). For each claim one primary metric is oriented so that
-higher is better. The comparator is the other criterion with the best mean on that metric
-(choosing it from the data favours the comparator, so a "supported" verdict is conservative).
-Pairs are matched units (seed, plus dataset / fraction / layer / noise level where stated).
-d = metric(nuclear) - metric(comparator) per pair; we report the mean of d, a 95% percentile
-bootstrap CI (10,000 resamples, seed 0) and the two-sided Wilcoxon signed-rank p-value.
-  supported      the CI lies entirely above 0   (nuclear better than the best other criterion)
-  not supported  the CI lies entirely below 0   (the best other criterion is better)
-  inconclusive   the CI contains 0, or fewer than 5 pairs
+  toy          100 - boundary change (%), per share of hidden units removed; seeds x datasets
+  data_size    per-layer Spearman of scores from score_images images with those from the
+               largest, per score_images; data-driven criteria
+  label_noise  minus the accuracy drop from each run's own noisy baseline (pp), per noise level
+               and noise kind
+  cnn          accuracy after fine-tuning (%), per pruning level, clean labels
+  headline     (paper configs) fine-tuned top-1 of ResNet-56/110 against the paper's figures
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-RULE = ("d = metric(nuclear) - metric(best other criterion) over matched pairs; 95% bootstrap CI "
-        "(10,000 resamples, seed 0) of mean d: supported if CI > 0, not supported if CI < 0, "
-        "inconclusive if the CI contains 0 or there are fewer than 5 pairs. The best other "
-        "criterion is the one with the best mean metric. Wilcoxon signed-rank p is reported too.")
-MIN_PAIRS = 5
-TABLE_METRIC = {"toy": "boundary change, % of grid points, lower is better",
-                "data_size": "per-layer Spearman at the smallest score_images, higher is better",
-                "label_noise": "accuracy drop from the own noisy baseline, pp, lower is better",
-                "headline": "fine-tuned top-1 vs. the paper"}
+from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, standard_frame
+
+CLAIM_NAMES = ("toy", "data_size", "label_noise", "cnn")   # one forest plot each (workflow: CLAIM_FORESTS)
+ACCURACIES = ("acc_pruned", "acc_pruned_bn", "acc_finetuned")
 
 
-@dataclass
-class Comparison:
-    comparator: str
-    pairs: int
-    mean_difference: float
-    ci_low: float
-    ci_high: float
-    wilcoxon_p: float | None
-    verdict: str
+def _removed(fraction) -> str:
+    return f"{100 * fraction:g}% removed"
 
 
-@dataclass
-class Claim:
-    name: str
-    claim: str
-    statistic: str
-    per_criterion: dict[str, dict]
-    comparison: Comparison | None
-    verdict: str
-    notes: list[str] = field(default_factory=list)
-
-
-def bootstrap_ci(differences: np.ndarray, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap CI of the mean of `differences`."""
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(differences), size=(resamples, len(differences)))
-    means = differences[index].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
-def compare(frame: pd.DataFrame, pair_keys: list[str], metric: str,
-            focus: str = "nuclear") -> Comparison | None:
-    """Paired comparison of `focus` with the best other criterion on `metric` (higher = better)."""
-    from scipy.stats import wilcoxon
-
-    if focus not in set(frame.criterion):
-        return None
-    others = frame[frame.criterion != focus].groupby("criterion")[metric].mean().dropna()
-    if others.empty:
-        return None
-    comparator = str(others.idxmax())
-    mine = frame[frame.criterion == focus].set_index(pair_keys)[metric]
-    theirs = frame[frame.criterion == comparator].set_index(pair_keys)[metric]
-    joined = pd.concat([mine.rename("a"), theirs.rename("b")], axis=1, join="inner").dropna()
-    differences = (joined.a - joined.b).to_numpy(dtype=float)
-    if len(differences) == 0:
-        return Comparison(comparator, 0, float("nan"), float("nan"), float("nan"), None, "inconclusive")
-    low, high = bootstrap_ci(differences)
-    p_value = None
-    if len(differences) >= 2 and np.any(differences != 0):
-        p_value = float(wilcoxon(differences).pvalue)
-    if len(differences) < MIN_PAIRS or low <= 0 <= high:
-        verdict = "inconclusive"
-    else:
-        verdict = "supported" if low > 0 else "not supported"
-    return Comparison(comparator, len(differences), float(differences.mean()), low, high, p_value, verdict)
-
-
-def per_criterion(frame: pd.DataFrame, metric: str) -> dict[str, dict]:
-    stats = frame.groupby("criterion")[metric].agg(["mean", "std", "count"])
-    return {c: {"mean": round(float(r["mean"]), 4), "std": round(float(r["std"]), 4)
-                if pd.notna(r["std"]) else None, "n": int(r["count"])} for c, r in stats.iterrows()}
-
-
-def toy_claim(toy: pd.DataFrame) -> Claim:
+def toy_input(toy: pd.DataFrame) -> ClaimInput:
     if "allocation" not in toy:
         toy = toy.assign(allocation="global")
     every = toy
     toy = toy[toy.allocation == "global"]
-    clean = toy[toy.input_noise == 0].assign(boundary_kept=lambda f: 100.0 - f.boundary_change)
-    comparison = compare(clean, ["dataset", "fraction", "seed"], "boundary_kept")
-    notes = [f"{clean.seed.nunique()} seeds x {clean.dataset.nunique()} datasets x "
-             f"{clean.fraction.nunique()} pruning fractions; MLP hidden units removed globally, "
-             "no fine-tuning."]
-    accuracy = compare(clean, ["dataset", "fraction", "seed"], "acc_pruned")
-    if accuracy:
-        notes.append(f"Secondary (accuracy after pruning, clean test): nuclear - {accuracy.comparator} = "
-                     f"{accuracy.mean_difference:+.2f} pp, CI [{accuracy.ci_low:+.2f}, {accuracy.ci_high:+.2f}], "
-                     f"{accuracy.verdict} by the same rule.")
-    for sigma in sorted(s for s in toy.input_noise.unique() if s > 0):
-        noisy = toy[toy.input_noise == sigma]
-        result = compare(noisy, ["dataset", "fraction", "seed"], "acc_pruned")
-        if result:
-            notes.append(f"Test inputs with Gaussian noise sigma={sigma}: accuracy nuclear - "
-                         f"{result.comparator} = {result.mean_difference:+.2f} pp, CI "
-                         f"[{result.ci_low:+.2f}, {result.ci_high:+.2f}] ({result.verdict}).")
+    clean = toy[toy.input_noise == 0]
+    kept = standard_frame(clean, 100.0 - clean.boundary_change, "fraction", ["dataset"])
+    secondary = [Family("accuracy", "test accuracy after pruning, clean inputs (%)", "fraction removed",
+                        "accuracy_pp", standard_frame(clean, clean.acc_pruned, "fraction", ["dataset"]), _removed)]
     per_layer = every[(every.allocation == "per-layer") & (every.input_noise == 0)]
     if len(per_layer):
-        result = compare(per_layer.assign(boundary_kept=100.0 - per_layer.boundary_change),
-                         ["dataset", "fraction", "seed"], "boundary_kept")
-        changes = per_layer.groupby("criterion").boundary_change.mean().sort_values()
-        notes.append("Secondary, per-layer allocation (same fraction in every layer): boundary change "
-                     "(%) " + ", ".join(f"{c} {v:.1f}" for c, v in changes.items()) +
-                     f"; nuclear vs {result.comparator}: {result.mean_difference:+.2f} pp kept, CI "
-                     f"[{result.ci_low:+.2f}, {result.ci_high:+.2f}] ({result.verdict}).")
-    return Claim(
+        secondary.append(Family(
+            "per-layer allocation", "100 - boundary change (%), the same share removed from every layer",
+            "fraction removed", "boundary_pp",
+            standard_frame(per_layer, 100.0 - per_layer.boundary_change, "fraction", ["dataset"]), _removed))
+    noisy = toy[toy.input_noise > 0].assign(sigma=lambda f: f.input_noise.map(lambda s: f"input noise sigma {s:g}"))
+    if len(noisy):
+        secondary.append(Family(
+            "noisy test inputs", "test accuracy after pruning with Gaussian noise on the test inputs (%)",
+            "fraction removed", "accuracy_pp",
+            standard_frame(noisy, noisy.acc_pruned, "fraction", ["dataset"], stratum="sigma"), _removed))
+    bases = clean.groupby(["dataset", "seed"]).acc_base.first().groupby("dataset").agg(["mean", "min"])
+    notes = [f"{clean.seed.nunique()} seeds x {clean.dataset.nunique()} datasets x {clean.fraction.nunique()} "
+             "fractions; MLP hidden units removed globally, no fine-tuning. Each seed's datasets are averaged "
+             "into one paired value: the seed is the replicate.",
+             "Unpruned test accuracy per dataset, mean (lowest seed), %: " + ", ".join(
+                 f"{name} {row['mean']:.1f} ({row['min']:.1f})" for name, row in bases.iterrows())
+             + ". The paper's setting asks for at least 99%."]
+    return ClaimInput(
         "toy", "On 2-D toy data, without fine-tuning, pruning by nuclear norm changes the decision "
         "boundaries very little and beats the popular criteria.",
-        "share of a dense grid over the input plane whose predicted class is unchanged after "
-        "pruning (100 - boundary change, %), paired over (dataset, fraction, seed)",
-        per_criterion(clean, "boundary_change"), comparison,
-        comparison.verdict if comparison else "inconclusive", notes)
+        "100 - boundary change: share of a dense grid over the input plane whose predicted class is unchanged "
+        "after pruning (%), higher is better", "share of hidden units removed",
+        "seed (one MLP per dataset; the datasets are averaged within a seed)", "boundary_pp", kept, _removed,
+        primary_key="toy_fraction", default_axis=float(kept.axis.min()),
+        default_rule="the smallest fraction", distance=lambda wanted, tested: abs(float(wanted) - float(tested)),
+        secondary=secondary, notes=notes)
 
 
-def data_size_claim(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: str) -> Claim:
+def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: str) -> ClaimInput:
     clean = stability[stability.label_noise == stability.label_noise.min()]
-    smallest = clean.score_images.min()
-    at_smallest = clean[clean.score_images == smallest]
-    comparison = compare(at_smallest, ["baseline", "layer"], "spearman")
+    largest = int(clean.score_images.max())
+    tested = clean[clean.score_images < largest]
+    frame = standard_frame(tested, tested.spearman, "score_images", ["baseline", "layer"])
     notes = []
     medians = clean.groupby(["criterion", "score_images"]).spearman.median()
+    smallest = int(clean.score_images.min())
     for criterion in sorted(clean.criterion.unique()):
         series = medians.loc[criterion]
         reached = series[series >= 0.9]
-        first = int(reached.index.min()) if len(reached) else None
-        notes.append(f"{criterion}: smallest score_images with median per-layer Spearman >= 0.9: "
-                     f"{first if first is not None else 'not reached'} "
+        first = int(reached.index.min()) if len(reached) else "not reached"
+        notes.append(f"{criterion}: smallest score_images with median per-layer Spearman >= 0.9: {first} "
                      f"(median at {smallest}: {series.loc[smallest]:.3f})")
     level = runs[(runs.pruning == main_pruning) & (runs.label_noise == runs.label_noise.min())
                  & (runs.score_images > 0)]
     sizes = sorted(level.score_images.unique())
     if len(sizes) >= 2:
-        for metric in ("acc_pruned", "acc_pruned_bn", "acc_finetuned"):
+        for metric in ACCURACIES:
             if metric not in level or level[metric].isna().all():
                 continue
             table = level.pivot_table(index=["criterion", "seed"], columns="score_images", values=metric)
             change = (table[sizes[-1]] - table[sizes[0]]).groupby("criterion").agg(["mean", "std"])
-            parts = [f"{c} {r['mean']:+.2f}±{r['std']:.2f}" for c, r in change.iterrows()]
-            notes.append(f"{metric} change from {sizes[0]} to {sizes[-1]} scoring images (pp, "
-                         f"mean±std over seeds): " + ", ".join(parts))
-    return Claim(
-        "data_size", "The channel ranking and the pruned accuracy stay consistent when less data is "
-        "used to compute importance.",
-        f"per-layer Spearman correlation of channel scores computed from {smallest} images with "
-        f"those from {int(clean.score_images.max())} images, paired over (baseline, layer); "
-        "data-driven criteria only", per_criterion(at_smallest, "spearman"), comparison,
-        comparison.verdict if comparison else "inconclusive", notes)
+            notes.append(f"{metric} change from {sizes[0]} to {sizes[-1]} scoring images (pp, mean±std over "
+                         "seeds): " + ", ".join(f"{c} {r['mean']:+.2f}±{r['std']:.2f}" for c, r in change.iterrows()))
+    return ClaimInput(
+        "data_size", "The channel ranking and the pruned accuracy stay consistent when less data is used "
+        "to compute importance.",
+        f"per-layer Spearman correlation of a criterion's channel scores from score_images images with its "
+        f"scores from {largest} images, higher is better; data-driven criteria", "scoring images",
+        "seed (one baseline; its layers are averaged)", "spearman", frame, lambda size: f"{int(size)} images",
+        primary_key="score_images", default_axis=int(frame.axis.min()) if len(frame) else None,
+        default_rule="the smallest score_images", distance=lambda wanted, size: abs(np.log2(wanted / size)),
+        notes=notes)
 
 
-def label_noise_claim(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> Claim:
+def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
     part = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])
-                & (runs.label_noise > runs.label_noise.min())].copy()
+                & (runs.label_noise > runs.label_noise.min())]
     metric = "acc_finetuned" if part.acc_finetuned.notna().any() else "acc_pruned"
-    part["kept"] = -(part.acc_base - part[metric])   # minus the drop from its own noisy baseline
-    comparison = compare(part, ["label_noise", "seed"], "kept")
+    kind = "noise_kind" if "noise_kind" in part else None
+    frame = standard_frame(part, part[metric] - part.acc_base, "label_noise", ["dataset", "arch", "train_size"],
+                           stratum=kind)
     notes = []
     all_noise = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])]
-    for drop_metric in ("acc_pruned", "acc_pruned_bn", "acc_finetuned"):
+    for drop_metric in ACCURACIES:
         if drop_metric not in all_noise or all_noise[drop_metric].isna().all():
             continue
         drops = (all_noise.acc_base - all_noise[drop_metric]).groupby(
             [all_noise.criterion, all_noise.label_noise]).mean().unstack()
-        slope = {c: np.polyfit(drops.columns.astype(float), row.to_numpy(float), 1)[0] / 10
-                 for c, row in drops.iterrows() if row.notna().all()}
-        notes.append(f"drop {drop_metric} (pp) by label noise {list(drops.columns)}: " + "; ".join(
-            f"{c} {', '.join(f'{v:.2f}' for v in row)} (growth {slope.get(c, float('nan')):+.2f} pp "
-            f"per +0.1 noise)" for c, row in drops.iterrows()))
-    return Claim(
-        "label_noise", "Pruning results stay consistent when the data are of lower quality (noisy "
-        "labels).",
-        f"accuracy drop ({metric}) from each run's own noisy baseline, at label noise > "
-        f"{runs.label_noise.min()}, negated so higher = better, paired over (noise level, seed)",
-        per_criterion(part.assign(drop=part.acc_base - part[metric]), "drop"), comparison,
-        comparison.verdict if comparison else "inconclusive", notes)
+        notes.append(f"drop {drop_metric} (pp, mean over seeds and kinds) by label noise {list(drops.columns)}: "
+                     + "; ".join(f"{c} {', '.join(f'{v:.2f}' for v in row)}" for c, row in drops.iterrows()))
+    return ClaimInput(
+        "label_noise", "Pruning results stay consistent when the data are of lower quality (noisy labels).",
+        f"minus the accuracy drop ({metric}) from each run's own noisy baseline (pp), higher is better; "
+        f"{main_pruning}, score_images {main_score_images} (0 for data-free criteria)", "label noise",
+        "seed (one noisy baseline per level and kind)", "accuracy_pp", frame, lambda level: f"noise {level:g}",
+        primary_key="label_noise", stratum_key="noise_kind",
+        default_axis=float(frame.axis.max()) if len(frame) else None, default_rule="the largest noise level",
+        distance=lambda wanted, level: abs(float(wanted) - float(level)), notes=notes)
 
 
-def headline_claim(runs: pd.DataFrame) -> Claim | None:
-    """Paper config only: ResNet-56/110 on CIFAR-10 at the paper's reductions."""
+def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
+    clean = runs[(runs.label_noise == runs.label_noise.min()) & runs.score_images.isin([0, main_score_images])]
+    metric = next((m for m in ("acc_finetuned", "acc_pruned_bn", "acc_pruned")
+                   if m in clean and clean[m].notna().any()), "acc_pruned")
+    levels = clean.groupby("pruning")[metric].apply(lambda values: values.notna().any())
+    part = clean[clean.pruning.isin(levels[levels].index)]
+    macs = clean.groupby("pruning").macs_reduction.mean()
+
+    def label(level) -> str:
+        return f"{level} (-{macs[level]:.1f}% MACs)"
+
+    def distance(wanted, level) -> float:
+        kind, _, value = str(wanted).partition(":")
+        return abs(100 * float(value) - macs[level]) if kind == "macs" else float("inf")
+
+    frame = standard_frame(part, part[metric], "pruning", ["dataset", "arch", "train_size"],
+                           order=part.pruning.map(macs))
+    secondary = []
+    if metric != "acc_pruned_bn" and "acc_pruned_bn" in clean and clean.acc_pruned_bn.notna().any():
+        secondary.append(Family("BN recalibrated", "accuracy after pruning with BatchNorm statistics re-estimated, "
+                                "no fine-tuning (%)", "pruning level", "accuracy_pp",
+                                standard_frame(clean, clean.acc_pruned_bn, "pruning", ["dataset", "arch", "train_size"],
+                                               order=clean.pruning.map(macs)), label))
+    untested = sorted(set(levels.index) - set(part.pruning))
+    notes = [f"Pruning levels without {metric} (not fine-tuned), so not in this comparison: "
+             + ", ".join(untested)] if untested else []
+    return ClaimInput(
+        "cnn", "At the same pruning level (MACs cut), pruning by nuclear norm leaves a more accurate network "
+        "than the other criteria (the paper's CIFAR-10 and ImageNet tables).",
+        f"{metric} (%), higher is better; label noise {runs.label_noise.min()}, score_images {main_score_images} "
+        "(0 for data-free criteria)", "pruning level", "seed (one baseline)", "accuracy_pp", frame, label,
+        primary_key="pruning", default_axis=main_pruning, default_rule="the study's main pruning level",
+        distance=distance, secondary=secondary, notes=notes)
+
+
+def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
+    """Paper config only: ResNet-56/110 on CIFAR-10 at the paper's reductions. Supported when the
+    (1 - alpha) t interval over seeds of (ours - paper) lies above -0.3 pp."""
+    from .stats import t_interval
+
     targets = {"resnet56": (94.13, 40.4, 45.9), "resnet110": (94.61, 49.8, 52.9)}
     part = runs[(runs.dataset == "cifar10") & runs.arch.isin(targets) & (runs.criterion == "nuclear")
                 & (runs.label_noise == 0)]
     if part.empty:
         return None
-    stats = {}
-    verdicts = []
+    notes, verdicts = [], []
     for arch, (acc, macs, params) in targets.items():
         rows = part[(part.arch == arch) & ((part.macs_reduction - macs).abs() < 2.0)]
         if rows.empty:
             continue
-        stats[arch] = {"acc_finetuned_mean": float(rows.acc_finetuned.mean()),
-                       "acc_finetuned_std": float(rows.acc_finetuned.std()), "n": len(rows),
-                       "macs_reduction": float(rows.macs_reduction.mean()),
-                       "paper": {"acc": acc, "macs_reduction": macs, "params_reduction": params}}
-        low, high = bootstrap_ci(rows.acc_finetuned.to_numpy(float) - acc) if len(rows) > 1 else (np.nan, np.nan)
-        verdicts.append("supported" if low > -0.3 else "not supported" if high < -0.3 else "inconclusive")
+        low, high = t_interval(rows.groupby("seed").acc_finetuned.mean().to_numpy(float) - acc, alpha)
+        decided = "supported" if low > -0.3 else "not supported" if high < -0.3 else "inconclusive"
+        verdicts.append(decided)
+        notes.append(f"{arch}: fine-tuned {rows.acc_finetuned.mean():.2f}% over {rows.seed.nunique()} seeds at "
+                     f"-{rows.macs_reduction.mean():.1f}% MACs (paper {acc}% at -{macs}% MACs, -{params}% params); "
+                     f"CI of ours - paper [{low:+.2f}, {high:+.2f}] pp: {decided}")
     verdict = "inconclusive" if not verdicts else (
         "supported" if all(v == "supported" for v in verdicts) else
         "not supported" if any(v == "not supported" for v in verdicts) else "inconclusive")
-    return Claim("headline", "ResNet-56: 94.13% top-1 at -40.4% FLOPs; ResNet-110: 94.61% at -49.8%.",
-                 "fine-tuned top-1 of nuclear runs within 2 pp of the paper's MACs reduction; "
-                 "supported if the 95% CI of (ours - paper) lies above -0.3 pp", stats, None, verdict)
+    return {"name": "headline", "claim": "ResNet-56: 94.13% top-1 at -40.4% FLOPs; ResNet-110: 94.61% at -49.8%.",
+            "metric": "fine-tuned top-1 of nuclear runs within 2 pp of the paper's MACs reduction; supported if "
+            "the CI of (ours - paper) lies above -0.3 pp", "axis": "architecture", "replicate": "seed",
+            "verdict": verdict, "notes": notes}
 
 
 LIMITS = [
     "Absolute CIFAR-10 / ImageNet accuracies: this default study runs a narrow ResNet-20 on "
     "Fashion-MNIST on a CPU; the headline numbers need config/paper-cifar10.yaml on GPUs.",
     "The toy MLP is scaled down (see the config's toy.width) and trained briefly.",
-    "Few seeds (the config's seeds): CIs are wide and verdicts are often 'inconclusive'.",
+    "Few seeds (the config's seeds): `pairs` is the number of seeds behind a point, and its minimum "
+    "detectable difference says how far the study is from an answer.",
     "Fine-tuning is short at this scale; accuracy after long fine-tuning may rank criteria differently.",
 ]
 
 
-def build_claims(study_dir: Path, main_pruning: str, main_score_images: int) -> list[Claim]:
-    claims = []
+def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
+                 settings: ClaimSettings | None = None) -> list[Claim]:
+    settings = settings or ClaimSettings()
+    inputs: list[ClaimInput] = []
     toy_path = study_dir / "toy" / "toy.csv"
     if toy_path.exists():
-        claims.append(toy_claim(pd.read_csv(toy_path)))
+        inputs.append(toy_input(pd.read_csv(toy_path)))
     runs = pd.read_csv(study_dir / "runs.csv")
     stability_path = study_dir / "stability.csv"
     if stability_path.exists():
         stability = pd.read_csv(stability_path)
-        if len(stability):
-            claims.append(data_size_claim(stability, runs, main_pruning))
+        if len(stability) and stability.score_images.nunique() > 1:
+            inputs.append(data_size_input(stability, runs, main_pruning))
     if runs.label_noise.nunique() > 1:
-        claims.append(label_noise_claim(runs, main_pruning, main_score_images))
-    headline = headline_claim(runs)
+        inputs.append(label_noise_input(runs, main_pruning, main_score_images))
+    inputs.append(cnn_input(runs, main_pruning, main_score_images))
+    claims = [assess(spec, settings) for spec in inputs]
+    headline = headline_claim(runs, settings.alpha)
     if headline:
-        claims.append(headline)
+        claims.append(Claim(**headline))
     return claims
 
 
-def render_markdown(claims: list[Claim], study: str) -> str:
-    lines = [f"# Claims of Yeom et al. 2021 (energy-aware pruning), tested by study `{study}`", "",
-             "## Decision rule (fixed before looking at results)", "", RULE, ""]
-    for claim in claims:
-        lines += [f"## {claim.name}: **{claim.verdict}**", "", f"*Claim.* {claim.claim}", "",
-                  f"*Statistic.* {claim.statistic}", ""]
-        if claim.comparison:
-            c = claim.comparison
-            p = "n/a" if c.wilcoxon_p is None else f"{c.wilcoxon_p:.3g}"
-            lines += [f"*Test.* nuclear vs. best other criterion `{c.comparator}`: mean difference "
-                      f"{c.mean_difference:+.3f} over {c.pairs} pairs, 95% bootstrap CI "
-                      f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}], Wilcoxon p = {p}.", ""]
-        lines += [f"*Per criterion* ({TABLE_METRIC.get(claim.name, 'the statistic')}, mean ± std over pairs):", "",
-                  "| criterion | mean | std | n |", "|---|---|---|---|"]
-        for name, s in sorted(claim.per_criterion.items()):
-            if "mean" in s:
-                std = "–" if s["std"] is None else f"{s['std']:.3f}"
-                lines.append(f"| {name} | {s['mean']:.3f} | {std} | {s['n']} |")
-            else:
-                lines.append(f"| {name} | {json.dumps(s)} | | |")
-        lines.append("")
-        lines += [f"- {note}" for note in claim.notes] + [""]
-    lines += ["## What this scale cannot show", ""] + [f"- {limit}" for limit in LIMITS] + [""]
-    return "\n".join(lines)
-
-
-def write_claims(study_dir: Path, main_pruning: str, main_score_images: int) -> list[Claim]:
+def write_claims(study_dir: Path, main_pruning: str, main_score_images: int,
+                 settings: ClaimSettings | None = None) -> list[Claim]:
+    """claims.json, claims.md and claims_forest_{name}.png/.pdf for each of CLAIM_NAMES."""
+    from .claims_render import RULE, render_markdown, write_forests
     from .io import write_json, write_text
 
-    claims = build_claims(study_dir, main_pruning, main_score_images)
-    write_json(study_dir / "claims.json", {"rule": RULE, "claims": [asdict(c) for c in claims],
-                                           "limits": LIMITS})
-    write_text(study_dir / "claims.md", render_markdown(claims, study_dir.name))
+    settings = settings or ClaimSettings()
+    claims = build_claims(study_dir, main_pruning, main_score_images, settings)
+    write_json(study_dir / "claims.json", {"rule": RULE, "settings": asdict(settings),
+                                           "claims": [asdict(c) for c in claims], "limits": LIMITS})
+    write_text(study_dir / "claims.md", render_markdown(claims, study_dir.name, settings, LIMITS))
+    write_forests(claims, study_dir, CLAIM_NAMES)
     return claims

@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--study-dir", required=True, help="results/{study}")
     claims.add_argument("--main-pruning", required=True, help="the study's main pruning level")
     claims.add_argument("--main-score-images", type=int, required=True, help="the main score_images")
+    claims.add_argument("--settings", default="{}",
+                        help="the config's `claims:` section as JSON: alpha, power, margins "
+                             "{accuracy_pp, spearman, boundary_pp}, primary {toy_fraction, score_images, "
+                             "label_noise, noise_kind, pruning}; keys left out take their defaults "
+                             "(config/README.md)")
 
     toy = sub.add_parser("toy", help="the 2-D toy decision-boundary experiment for one dataset")
     toy.add_argument("--dataset", required=True, help="moons | circles | spiral")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -366,8 +367,13 @@ def toy_report(args: argparse.Namespace) -> int:
 
 def claims(args: argparse.Namespace) -> int:
     from .claims import write_claims
+    from .verdicts import ClaimSettings
 
-    written = write_claims(Path(args.study_dir), args.main_pruning, args.main_score_images)
+    try:
+        settings = ClaimSettings.from_mapping(json.loads(args.settings))
+    except json.JSONDecodeError as error:
+        raise UserError(f"--settings is not JSON: {error}", "pass the config's claims: section as JSON") from None
+    written = write_claims(Path(args.study_dir), args.main_pruning, args.main_score_images, settings)
     for claim in written:
         print(f"[claims] {claim.name}: {claim.verdict}")
     return 0

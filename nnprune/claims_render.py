@@ -1,0 +1,193 @@
+"""claims.md and the forest plots (claims_forest_{claim}.png/.pdf), from the Claim records of
+nnprune/verdicts.py. Nothing here computes a statistic."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from .verdicts import FLOOR, FOCUS, NOT_RIVALS, Claim, ClaimSettings
+
+RULE = (
+    "Fixed before the run (nnprune/stats.py, nnprune/verdicts.py). At each operating point of a claim, "
+    "d = metric(nuclear) - metric(comparator), with the metric oriented so that higher is better, is averaged "
+    "within each seed (over its layers, datasets, ...): the seed is the replicate, and `pairs` counts seeds. "
+    "Over the seeds: a (1 - alpha) Student-t interval of the mean of d and a two-sided paired t-test, its "
+    "p-values Holm-adjusted across the claim's points (one family per comparison). Verdict: **equivalent** if "
+    "the whole interval lies within +-margin (this wins when the interval also excludes 0); **supported** / "
+    "**not supported** if the Holm-adjusted p < alpha, by the sign of the mean; **inconclusive** otherwise or "
+    "with fewer than 2 seeds. MDD: the true mean difference that the test at alpha/m (m points) detects with "
+    "the configured power, for this number of seeds and the observed spread (noncentral t). Comparators: the "
+    "best other criterion at the point (by mean; nuclear-stacked, the same energy in another form, is not a "
+    "rival) and random. Primary point: named in the config before the run; when it was not tested, the nearest "
+    "tested point stands in, flagged. Seed split: the seeds are dealt alternately into two halves and each half "
+    "is tested again by the same rule; when the halves' primary verdicts differ, the claim's verdict is "
+    "**unstable**.")
+
+
+def _digits(margin: float | None) -> int:
+    return 3 if margin is not None and margin < 0.5 else 2
+
+
+def _number(value, digits: int, sign: bool = True) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _p(value) -> str:
+    return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3g}"
+
+
+def _point_name(point: dict) -> str:
+    name = f"{point['stratum']}, {point['label']}" if point.get("stratum") else point["label"]
+    return f"**{name}** (primary)" if point.get("primary") else name
+
+
+def points_table(points: list[dict]) -> list[str]:
+    lines = ["| point | nuclear vs | pairs (seeds) | mean difference | 95% CI | margin | Holm p | verdict | MDD |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for point in points:
+        digits = _digits(point["margin"])
+        interval = ("–" if point["ci_low"] is None else
+                    f"[{_number(point['ci_low'], digits)}, {_number(point['ci_high'], digits)}]")
+        lines.append(f"| {_point_name(point)} | {point['comparator']} | {point['pairs']} | "
+                     f"{_number(point['mean_difference'], digits)} | {interval} | {point['margin']:g} | "
+                     f"{_p(point['p_holm'])} | {point['verdict']} | {_number(point['mdd'], digits, sign=False)} |")
+    return lines
+
+
+def _grid(rows: dict[str, dict[str, str]], columns: list[str], corner: str) -> list[str]:
+    lines = [f"| {corner} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(cells.get(c, "–") for c in columns) + " |" for name, cells in rows.items()]
+    return lines
+
+
+def render_claim(claim: Claim) -> list[str]:
+    lines = [f"## {claim.name}: **{claim.verdict}**", "", f"*Claim.* {claim.claim}", ""]
+    if not claim.points:
+        return lines + [f"*Test.* {claim.metric}", ""] + [f"- {note}" for note in claim.notes] + [""]
+    primary = claim.primary
+    where = next((_point_name(p) for p in claim.points if p["primary"]), str(primary.get("axis_value")))
+    fallback = (f". **Fallback:** {primary['reason']}." if primary.get("fallback")
+                else f" ({primary['reason']})." if primary.get("reason") else ".")
+    split = claim.seed_split
+    halves = " and ".join(str(h) for h in split.get("halves", []))
+    split_text = (f"seeds {halves}: {' / '.join(split['verdicts'])}: **{split['status']}**"
+                  if split.get("verdicts") else f"{split.get('status')} (halves {halves})")
+    lines += [f"*Metric.* {claim.metric}. *Axis.* {claim.axis}. *Replicate.* {claim.replicate}.", "",
+              f"*Primary point.* {where.replace('**', '').replace(' (primary)', '')}{fallback}", "",
+              f"*Holds where* (nuclear vs the best other criterion): {claim.holds_where}.", "",
+              f"*Seed split* of the primary verdict: {split_text}.", ""]
+    for comparison, title in (("best other", "Nuclear against the best other criterion at each point"),
+                              ("random", f"Nuclear against `{FLOOR}`")):
+        mine = [p for p in claim.points if p["comparison"] == comparison]
+        if mine:
+            tested = sum(p["p_holm"] is not None for p in mine)
+            lines += [f"*{title}* (Holm over {tested} point{'s' if tested != 1 else ''}):", "",
+                      *points_table(mine), ""]
+    columns = list(dict.fromkeys(_point_name(p).replace("**", "").replace(" (primary)", "") for p in claim.points))
+    if claim.ranking:
+        rows = {entry["criterion"]: {_point_name(p).replace("**", "").replace(" (primary)", ""):
+                                     f"{_number(p['mean_difference'], _digits(p['margin']))} ({p['verdict']})"
+                                     for p in entry["points"]} for entry in claim.ranking}
+        lines += [f"*Ranking against `{FLOOR}`* (mean difference from {FLOOR}, verdict by the same rule, Holm over "
+                  "each criterion's points; ordered by the primary point):", "", *_grid(rows, columns, "criterion"), ""]
+    rows: dict[str, dict[str, str]] = {}
+    for entry in claim.per_criterion:
+        name = f"{entry['stratum']}, {entry['label']}" if entry.get("stratum") else entry["label"]
+        rows.setdefault(entry["criterion"], {})[name] = f"{entry['mean']:.3f} (n={entry['replicates']})"
+    lines += ["*Per criterion* (the metric, mean over seeds of each seed's mean; n = seeds):", "",
+              *_grid(rows, columns, "criterion"), ""]
+    for extra in claim.secondary:
+        lines += [f"### {claim.name}, secondary: {extra['name']}", "",
+                  f"*Metric.* {extra['metric']}. *Holds where:* {extra['holds_where']}.", "",
+                  *points_table(extra["points"]), ""]
+    return lines + [f"- {note}" for note in claim.notes] + [""]
+
+
+def render_markdown(claims: list[Claim], study: str, settings: ClaimSettings, limits: list[str]) -> str:
+    margins = ", ".join(f"`{k}` {v:g}" for k, v in settings.margins.items())
+    lines = [f"# Claims of Yeom et al. 2021 (energy-aware pruning), tested by study `{study}`", "",
+             "## Decision rule (fixed before the run)", "", RULE, "",
+             f"Settings (config `claims:`): alpha {settings.alpha:g}, power {settings.power:g}, margins {margins}; "
+             "primary points " + ", ".join(f"`{k}` {v}" for k, v in settings.primary.items()) + ".", "",
+             "| claim | verdict at the primary point | holds where |", "|---|---|---|"]
+    lines += [f"| {c.name} | {c.verdict} | {c.holds_where or '–'} |" for c in claims]
+    lines.append("")
+    for claim in claims:
+        lines += render_claim(claim)
+    lines += ["## What this scale cannot show", ""] + [f"- {limit}" for limit in limits] + [""]
+    return "\n".join(lines)
+
+
+def forest(claim: Claim | None, name: str):
+    """One claim's forest plot: each point's difference with its CI, the equivalence band, the
+    primary point marked (a star, bold label). When the differences span far more than the margin,
+    a second panel repeats them zoomed to +-5 margins. A claim the study did not test gets a
+    figure that says so."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [p for p in claim.points if p["comparison"] in ("best other", "random")] if claim else []
+    if not points:
+        fig, ax = plt.subplots(figsize=(7, 1.6))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{name}: not tested by this study", ha="center", va="center")
+        return fig
+    margin = points[0]["margin"]
+    ends = [abs(v) for p in points for v in (p["ci_low"], p["ci_high"], p["mean_difference"]) if v is not None]
+    zoom = bool(ends) and max(ends) > 10 * margin
+    fig, axes = plt.subplots(1, 2 if zoom else 1, sharey=True, squeeze=False, layout="constrained",
+                             figsize=(11 if zoom else 8.5, 1.7 + 0.42 * len(points)),
+                             gridspec_kw={"width_ratios": [3, 2]} if zoom else None)
+    for ax in axes[0]:
+        ax.axvspan(-margin, margin, color="0.88", label=f"equivalence band ±{margin:g}")
+        ax.axvline(0, color="0.3", linewidth=1)
+        ax.grid(axis="x", alpha=0.3)
+        for index, point in enumerate(points):
+            color = "C0" if point["comparison"] == "best other" else "0.45"
+            marker, size = ("*", 14) if point["primary"] else ("o", 6)
+            mean = point["mean_difference"]
+            if point["ci_low"] is not None:
+                ax.errorbar(mean, -index, xerr=[[mean - point["ci_low"]], [point["ci_high"] - mean]], fmt=marker,
+                            markersize=size, color=color, capsize=3)
+            elif mean is not None:
+                ax.plot(mean, -index, marker=marker, markersize=size, markerfacecolor="none", color=color)
+        split = sum(p["comparison"] == "best other" for p in points)
+        if 0 < split < len(points):
+            ax.axhline(-split + 0.5, color="0.6", linewidth=0.8, linestyle=":")
+    if zoom:
+        axes[0][1].set_xlim(-5 * margin, 5 * margin)
+        axes[0][1].set_title(f"zoom: ±{5 * margin:g}", fontsize=8)
+    last = axes[0][-1]
+    primary = "primary" + (f", stands in for {claim.primary['configured']}" if claim.primary.get("fallback") else "")
+    labels = []
+    for index, point in enumerate(points):
+        color = "C0" if point["comparison"] == "best other" else "0.45"
+        last.annotate(f"{point['verdict']} (n={point['pairs']})", xy=(1.02, -index),
+                      xycoords=("axes fraction", "data"), va="center", fontsize=8, color=color)
+        where = f"{point['stratum']}, {point['label']}" if point.get("stratum") else point["label"]
+        labels.append(f"{where} vs {point['comparator']}" + (f"  [{primary}]" if point["primary"] else ""))
+    first = axes[0][0]
+    first.set_yticks([-i for i in range(len(points))], labels, fontsize=8)
+    for tick, point in zip(first.get_yticklabels(), points):
+        tick.set_fontweight("bold" if point["primary"] else "normal")
+    first.set_ylim(-len(points) + 0.5, 0.5)
+    first.set_xlabel(f"{FOCUS} - comparator (> 0: {FOCUS} better); 95% CI over seeds; n = seeds")
+    fig.suptitle("\n".join(textwrap.wrap(f"{claim.name}: {claim.holds_where}", 110)), fontsize=9)
+    handles, _ = first.get_legend_handles_labels()
+    fig.legend(handles[:1], [f"equivalence band ±{margin:g}"], loc="outside lower center", fontsize=7,
+               title=f"blue: best other criterion (not {' / '.join(sorted(NOT_RIVALS))}); grey: {FLOOR}",
+               title_fontsize=7)
+    return fig
+
+
+def write_forests(claims: list[Claim], folder: Path, names: tuple[str, ...]) -> list[Path]:
+    from .report import save_figure
+
+    by_name = {claim.name: claim for claim in claims}
+    written = []
+    for name in names:
+        written += save_figure(forest(by_name.get(name), name), folder, f"claims_forest_{name}")
+    return written

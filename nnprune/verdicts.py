@@ -1,0 +1,282 @@
+"""A claim assessed at every operating point by the rule of nnprune/stats.py: which comparisons,
+which comparator, which primary point. nnprune/claims.py says which rows each claim reads.
+
+A claim arrives as a `ClaimInput`: one metric oriented so that higher is better, in a frame
+with the columns criterion, stratum ("" or e.g. the noise kind), axis (the swept value), order
+(its position on the axis), replicate (the seed), unit (what is matched inside a seed: dataset,
+layer, ...) and value. At every (stratum, axis) point, without pooling points:
+  - `FOCUS` against the best other criterion there: the one with the best mean, chosen from the
+    data, which favours the comparator; `NOT_RIVALS` (nuclear-stacked, the other form of the
+    same energy, docs/background.md §2) are not candidates;
+  - `FOCUS` against `FLOOR` (random), the floor every criterion must clear;
+  - every criterion against `FLOOR`: the ranking.
+Each comparison is one Holm family over the claim's points. The primary point is named in the
+config before the run; when it was not tested, the nearest tested point stands in, flagged
+`fallback` with the reason. The claim's verdict is the primary point's verdict against the best
+other criterion, or "unstable" when two disjoint halves of the seeds disagree on it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .errors import UserError
+
+FOCUS = "nuclear"
+NOT_RIVALS = {"nuclear-stacked"}
+FLOOR = "random"
+DEFAULT_MARGINS = {"accuracy_pp": 1.0, "spearman": 0.02, "boundary_pp": 2.0}
+DEFAULT_PRIMARY = {"toy_fraction": 0.333, "score_images": None, "label_noise": None,
+                   "noise_kind": None, "pruning": None}
+POINT = ["stratum", "axis"]
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """The config's `claims:` section: test level, power of the minimum detectable difference,
+    equivalence margins per metric, each claim's primary point (None = the claim's stated rule).
+    The schema (workflow/schemas/config.schema.yaml) repeats these defaults; a test holds them equal."""
+    alpha: float = 0.05
+    power: float = 0.8
+    margins: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGINS))
+    primary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRIMARY))
+
+    @classmethod
+    def from_mapping(cls, mapping: dict | None) -> ClaimSettings:
+        mapping = dict(mapping or {})
+        unknown = set(mapping) - {"alpha", "power", "margins", "primary"}
+        for key, allowed in (("margins", DEFAULT_MARGINS), ("primary", DEFAULT_PRIMARY)):
+            unknown |= {f"{key}.{name}" for name in set(mapping.get(key) or {}) - set(allowed)}
+        if unknown:
+            raise UserError(f"claims settings: unknown keys {sorted(unknown)}",
+                            f"use alpha, power, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
+                            f"primary.{{{','.join(DEFAULT_PRIMARY)}}}")
+        return cls(alpha=float(mapping.get("alpha", 0.05)), power=float(mapping.get("power", 0.8)),
+                   margins={**DEFAULT_MARGINS, **(mapping.get("margins") or {})},
+                   primary={**DEFAULT_PRIMARY, **(mapping.get("primary") or {})})
+
+
+@dataclass
+class Family:
+    """A secondary comparison of a claim (FOCUS against the best other criterion only)."""
+    name: str
+    metric: str
+    axis: str
+    margin_key: str
+    frame: pd.DataFrame
+    label: Callable[[Any], str] = str
+
+
+@dataclass
+class ClaimInput:
+    name: str
+    claim: str
+    metric: str
+    axis: str
+    replicate: str
+    margin_key: str
+    frame: pd.DataFrame
+    label: Callable[[Any], str] = str
+    primary_key: str = ""               # key of ClaimSettings.primary naming the axis value
+    stratum_key: str | None = None      # key naming the stratum, where there are several
+    default_axis: Any = None            # the primary axis value when none is configured
+    default_rule: str = ""              # ... said in words
+    distance: Callable[[Any, Any], float] | None = None   # configured vs tested, for the fallback
+    secondary: list[Family] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Claim:
+    name: str
+    claim: str
+    metric: str
+    axis: str
+    replicate: str
+    verdict: str
+    primary: dict = field(default_factory=dict)
+    holds_where: str = ""
+    seed_split: dict = field(default_factory=dict)
+    points: list[dict] = field(default_factory=list)
+    ranking: list[dict] = field(default_factory=list)
+    per_criterion: list[dict] = field(default_factory=list)
+    secondary: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def standard_frame(frame: pd.DataFrame, value: pd.Series, axis: str, units: list[str],
+                   stratum: str | None = None, replicate: str = "seed", order: pd.Series | None = None) -> pd.DataFrame:
+    """The columns every claim is assessed on, from a results frame and its oriented metric."""
+    unit = frame[units].astype(str).agg("/".join, axis=1) if units else pd.Series("", index=frame.index)
+    return pd.DataFrame({
+        "criterion": frame.criterion, "stratum": frame[stratum].astype(str) if stratum else "",
+        "axis": frame[axis], "order": frame[axis] if order is None else order,
+        "replicate": frame[replicate], "unit": unit, "value": value.astype(float)})
+
+
+def best_other(frame: pd.DataFrame) -> str | None:
+    """The criterion other than FOCUS and NOT_RIVALS with the best mean value."""
+    means = frame[~frame.criterion.isin({FOCUS, *NOT_RIVALS})].groupby("criterion").value.mean().dropna()
+    return str(means.idxmax()) if len(means) else None
+
+
+def points_in_order(frame: pd.DataFrame) -> list[tuple]:
+    """(stratum, axis) points, by stratum and then along the axis."""
+    table = frame.groupby(POINT, sort=False).order.mean().reset_index().sort_values(["stratum", "order"])
+    return [(row.stratum, row.axis) for row in table.itertuples()]
+
+
+def paired(frame: pd.DataFrame, first: str, comparators: dict[tuple, str]) -> pd.DataFrame:
+    """Rows (stratum, axis, replicate, unit, a, b) of `first` (a) against each point's
+    comparator (b), matched on the point, the seed and the unit; in the order of `comparators`."""
+    keys = [*POINT, "replicate", "unit"]
+    parts = []
+    for (stratum, axis), comparator in comparators.items():
+        here = frame[(frame.stratum == stratum) & (frame.axis == axis)]
+        mine = here[here.criterion == first].set_index(keys).value.rename("a")
+        theirs = here[here.criterion == comparator].set_index(keys).value.rename("b")
+        parts.append(pd.concat([mine, theirs], axis=1, join="inner").dropna().reset_index())
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*keys, "a", "b"])
+
+
+def compare(frame: pd.DataFrame, first: str, comparators: dict[tuple, str], margin: float,
+            settings: ClaimSettings, comparison: str, primary: tuple | None,
+            label: Callable[[Any], str] = str) -> tuple[list[dict], pd.DataFrame]:
+    """One Holm family: `first` against each point's comparator. Returns JSON-ready point
+    records (in axis order; `label` names the axis value in words) and the paired rows."""
+    rows = paired(frame, first, comparators)
+    family = stats.paired_family(rows, POINT, margin, settings.alpha, settings.power)
+    records = []
+    for row in family.to_dict("records"):
+        point = (row.pop("stratum"), row.pop("axis"))
+        records.append({"comparison": comparison, "focus": first, "comparator": comparators[point],
+                        "stratum": point[0] or None, "axis_value": plain(point[1]), "label": label(point[1]),
+                        **{k: plain(v) for k, v in row.items()}, "primary": point == primary})
+    return records, rows
+
+
+def rivals(frame: pd.DataFrame) -> dict[tuple, str]:
+    found = {p: best_other(frame[(frame.stratum == p[0]) & (frame.axis == p[1])]) for p in points_in_order(frame)}
+    return {point: name for point, name in found.items() if name is not None}
+
+
+def choose_primary(spec: ClaimInput, points: list[tuple], wanted: dict) -> dict:
+    """The primary (stratum, axis) point: the configured one when it was tested; else, flagged
+    fallback, the tested point nearest to it (`spec.distance`, ties to the earlier point) or,
+    without a distance, the default one."""
+    if not points:
+        return {"stratum": None, "axis_value": None, "configured": None, "fallback": True,
+                "reason": "no point was tested"}
+    strata = list(dict.fromkeys(stratum for stratum, _ in points))
+    reasons = []
+    stratum = wanted.get(spec.stratum_key) if spec.stratum_key else None
+    if strata == [""]:
+        stratum = ""
+    elif stratum not in strata:
+        if stratum is not None:
+            reasons.append(f"configured {spec.stratum_key} {stratum!r} was not tested")
+        stratum = "symmetric" if "symmetric" in strata else strata[0]
+    axes = [axis for s, axis in points if s == stratum]
+    configured = wanted.get(spec.primary_key)
+    exact = [axis for axis in axes if configured is not None and same_value(configured, axis)]
+    if configured is None:
+        chosen = spec.default_axis if spec.default_axis in axes else axes[0]
+        reasons.append(f"not configured, so {spec.default_rule}")
+    elif exact:
+        chosen = exact[0]
+    else:
+        gaps = [spec.distance(configured, axis) if spec.distance else np.inf for axis in axes]
+        if np.isfinite(min(gaps)):
+            chosen = axes[int(np.argmin(gaps))]
+            reasons.append(f"configured {configured!r} was not tested; the nearest tested point stands in")
+        else:
+            chosen = spec.default_axis if spec.default_axis in axes else axes[0]
+            reasons.append(f"configured {configured!r} was not tested; {spec.default_rule}")
+    fallback = configured is not None and not exact or any("was not tested" in r for r in reasons)
+    return {"stratum": stratum or None, "axis_value": plain(chosen), "configured": configured,
+            "fallback": bool(fallback), "reason": "; ".join(reasons)}
+
+
+def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
+    """Every comparison of one claim at every point, its primary point and its seed split."""
+    frame, margin = spec.frame, settings.margins[spec.margin_key]
+    points = points_in_order(frame)
+    primary = choose_primary(spec, points, settings.primary)
+    key = (primary["stratum"] or "", primary["axis_value"])
+    claim = Claim(spec.name, spec.claim, spec.metric, spec.axis, spec.replicate, "inconclusive",
+                  primary=primary, notes=list(spec.notes))
+    claim.points, main_rows = compare(frame, FOCUS, rivals(frame), margin, settings, "best other", key,
+                                       spec.label)
+    if FLOOR in set(frame.criterion):
+        floor = {point: FLOOR for point in points}
+        claim.points += compare(frame, FOCUS, floor, margin, settings, "random", key, spec.label)[0]
+        for criterion in sorted(set(frame.criterion) - {FLOOR}):
+            found = compare(frame, criterion, floor, margin, settings, "random", key, spec.label)[0]
+            claim.ranking.append({"criterion": criterion, "points": found})
+        claim.ranking.sort(key=lambda entry: -_at_primary(entry["points"], "mean_difference", -np.inf))
+    else:
+        claim.notes.append(f"No comparison with `{FLOOR}`: it has no value of this metric.")
+    main = [p for p in claim.points if p["comparison"] == "best other"]
+    claim.holds_where = holds_where(main, spec.label)
+    claim.seed_split = stats.seed_split(main_rows, POINT, key, margin, settings.alpha, settings.power)
+    claim.verdict = _at_primary(main, "verdict", "inconclusive")
+    if claim.seed_split["status"] == "unstable":
+        claim.verdict = "unstable"
+    claim.per_criterion = per_criterion(frame, spec.label)
+    for extra in spec.secondary:
+        found = compare(extra.frame, FOCUS, rivals(extra.frame), settings.margins[extra.margin_key],
+                        settings, "best other", None, extra.label)[0]
+        claim.secondary.append({"name": extra.name, "metric": extra.metric, "axis": extra.axis,
+                                "margin": settings.margins[extra.margin_key], "points": found,
+                                "holds_where": holds_where(found, extra.label)})
+    return claim
+
+
+def holds_where(points: list[dict], label: Callable[[Any], str]) -> str:
+    """The "holds where" line of stats.holds_where, one clause per stratum."""
+    lines = []
+    for stratum in dict.fromkeys(point["stratum"] for point in points):
+        mine = [point for point in points if point["stratum"] == stratum]
+        line = stats.holds_where([p["axis_value"] for p in mine], [p["verdict"] for p in mine], label)
+        lines.append(f"{stratum}: {line}" if stratum else line)
+    return "; ".join(lines) or "no operating point tested"
+
+
+def per_criterion(frame: pd.DataFrame, label: Callable[[Any], str]) -> list[dict]:
+    """Per criterion and point: the mean and sd over seeds of each seed's mean value, the number
+    of seeds (replicates) and of rows."""
+    seeds = frame.groupby(["criterion", *POINT, "replicate"]).value.agg(["mean", "size"]).reset_index()
+    table = seeds.groupby(["criterion", *POINT]).agg(mean=("mean", "mean"), sd=("mean", "std"),
+                                                    replicates=("mean", "size"), rows=("size", "sum"))
+    records = []
+    for row in table.reset_index().to_dict("records"):
+        stratum, axis = row.pop("stratum"), row.pop("axis")
+        records.append({"criterion": row.pop("criterion"), "stratum": stratum or None, "axis_value": plain(axis),
+                        "label": label(axis), **{k: plain(v) for k, v in row.items()}})
+    return records
+
+
+def _at_primary(points: list[dict], name: str, default):
+    for point in points:
+        if point["primary"]:
+            return default if point[name] is None else point[name]
+    return default
+
+
+def same_value(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) == str(b)
+    return bool(np.isclose(float(a), float(b), rtol=0, atol=1e-9))
+
+
+def plain(value):
+    """JSON-ready: numpy scalars to Python ones, nan and inf to None."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
