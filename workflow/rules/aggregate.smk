@@ -2,11 +2,15 @@
 # `nnprune` CLI from the one environment `make setup` builds (requirements.lock), or environment.yml plus
 # `pip install -e .` (README); a per-rule conda env or container would lack the package itself.
 
+import json
+
 TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison"]
 FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise"]
 if DATA_CRITERIA:
     TABLES.append("score_stability")
     FIGURES.append("score_stability")
+# One forest plot per claim, written for every study (a claim it does not test says so): nnprune.claims.CLAIM_NAMES.
+CLAIM_FORESTS = ["toy", "data_size", "label_noise", "cnn"]
 
 
 rule aggregate:
@@ -68,10 +72,16 @@ rule claims:
     output:
         md=report(f"{OUT}/claims.md", category="Claims", caption="../report/claims.rst"),
         json=f"{OUT}/claims.json",
+        forests=[
+            report(f"{OUT}/claims_forest_{c}.png", category="Claims", caption="../report/forest.rst")
+            for c in CLAIM_FORESTS
+        ],
+        forest_pdfs=[f"{OUT}/claims_forest_{c}.pdf" for c in CLAIM_FORESTS],
     log:
         f"{OUT}/logs/claims.log",
     params:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
+        settings=json.dumps(config.get("claims", {}), sort_keys=True),
     threads: 1
     resources:
         mem_mb=2000,
@@ -80,4 +90,4 @@ rule claims:
     # starts every output path, so provenance covers it; moving it to params would change this shell text,
     # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune claims --study-dir {OUT} {params.main} > {log} 2>&1"
+        "nnprune claims --study-dir {OUT} {params.main} --settings {params.settings:q} > {log} 2>&1"
