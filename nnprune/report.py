@@ -9,6 +9,7 @@ from __future__ import annotations
 import io as _io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .io import atomic_write, write_text
@@ -152,6 +153,20 @@ def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = 
     ax.grid(alpha=0.3)
 
 
+def _dot_per_criterion(ax, table: pd.DataFrame, metric: str) -> None:
+    """One pruning level only: each criterion's mean ± std as a dot, best last, on the y range
+    of the data (a line plot would put them all at one x)."""
+    table = table.sort_values(f"{metric}_mean")
+    for position, row in enumerate(table.itertuples()):
+        ax.errorbar(position, getattr(row, f"{metric}_mean"), yerr=np.nan_to_num(getattr(row, f"{metric}_std")),
+                    marker="o", capsize=3, color=criterion_color(row.criterion),
+                    markersize=8 if row.criterion == "nuclear" else 6)
+    ax.set_xticks(range(len(table)), table.criterion, rotation=30, fontsize=8)
+    ax.set_xlabel(f"criterion, at -{table.macs_reduction_mean.mean():.1f}% MACs")
+    ax.set_ylabel(METRIC_LABELS[metric])
+    ax.grid(alpha=0.3)
+
+
 def save_figure(fig, folder: Path, name: str) -> list[Path]:
     import matplotlib.pyplot as plt
 
@@ -180,9 +195,17 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
     titles = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalibrated, no fine-tuning",
               "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}
     by_pruning = tables["by_pruning"][0]
-    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4), sharey=True)
+    # Each panel on its own y range: accuracies before and after fine-tuning differ by tens of pp,
+    # while the criteria differ by a few pp after fine-tuning.
+    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4))
+    with_lines = axes[0]
     for ax, metric in zip(axes, accs):
-        for criterion, part in by_pruning.groupby("criterion"):
+        measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
+        if measured.pruning.nunique() == 1:
+            _dot_per_criterion(ax, measured, metric)
+            ax.set_title(f"{titles[metric]} ({measured.pruning.iloc[0]} only)")
+            continue
+        for criterion, part in measured.groupby("criterion"):
             part = part.sort_values("macs_reduction_mean")
             ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"],
                         xerr=part.macs_reduction_std.fillna(0), yerr=part[f"{metric}_std"].fillna(0),
@@ -192,7 +215,8 @@ def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, mai
         ax.set_ylabel(METRIC_LABELS[metric])
         ax.set_title(titles[metric])
         ax.grid(alpha=0.3)
-    axes[-1].legend(title="criterion", fontsize=8)
+        with_lines = ax
+    with_lines.legend(title="criterion", fontsize=8)
     fig.suptitle("Accuracy vs. MACs reduction (mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_macs")
 
