@@ -126,40 +126,104 @@ def test_snakemake_report_is_self_contained(smoke_local, snakemake_bin, fashion_
         assert name in html
 
 
+def _per_seed(values: dict, comparator: str) -> dict:
+    """{seed: mean over the seed's matched units of nuclear - comparator}, from {(criterion, seed, unit): value}."""
+    import numpy as np
+
+    seeds = sorted({seed for _, seed, _ in values})
+    out = {}
+    for seed in seeds:
+        units = [u for c, s, u in values if c == "nuclear" and s == seed and (comparator, seed, u) in values]
+        if units:
+            out[seed] = float(np.mean([values["nuclear", seed, u] - values[comparator, seed, u] for u in units]))
+    return out
+
+
+def _check_point(point: dict, per_seed: dict) -> None:
+    import numpy as np
+    from scipy import stats
+
+    differences = np.array(list(per_seed.values()))
+    assert point["pairs"] == len(differences), point
+    assert point["mean_difference"] == pytest.approx(differences.mean(), abs=1e-6)
+    if len(differences) > 1:
+        low, high = stats.t.interval(0.95, len(differences) - 1, differences.mean(), stats.sem(differences))
+        assert (point["ci_low"], point["ci_high"]) == pytest.approx((low, high), abs=1e-6)
+    else:
+        assert point["ci_low"] is None and point["verdict"] == "inconclusive"   # one seed: no interval
+
+
 def test_claims_recomputed_from_raw_results(smoke_local):
-    """Recompute the data-size verdict's statistic from the score files themselves (not from
-    stability.csv) and the toy statistic from toy.csv, and compare with claims.json."""
+    """Every claim's primary point, recomputed from the raw results (each toy job's toy.csv, the
+    score files, the prune and fine-tune jobs' metrics.json), not from runs.csv or stability.csv,
+    and compared with claims.json: number of seeds, mean difference, interval, comparator."""
     import json
 
-    import numpy as np
     import torch
     from scipy.stats import spearmanr
 
     study = smoke_local[0] / "results" / "smoke"
-    claims = {c["name"]: c for c in json.loads((study / "claims.json").read_text())["claims"]}
-    assert {"toy", "data_size", "label_noise"} <= set(claims)
-    for claim in claims.values():
-        assert claim["verdict"] in ("supported", "not supported", "inconclusive")
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    document = json.loads((study / "claims.json").read_text())
+    claims = {c["name"]: c for c in document["claims"]}
+    assert {"toy", "data_size", "label_noise", "cnn"} <= set(claims)
+    primary = {}
+    for name, claim in claims.items():
+        assert claim["verdict"] in ("supported", "not supported", "equivalent", "inconclusive", "unstable")
+        assert claim["holds_where"] and claim["seed_split"]["status"] in ("stable", "unstable", "not checkable")
+        if claim["points"]:
+            primary[name] = next(p for p in claim["points"] if p["primary"] and p["comparison"] == "best other")
+    for name in ("toy", "data_size", "label_noise", "cnn"):
+        assert (study / f"claims_forest_{name}.png").stat().st_size > 5000
 
-    data_size = claims["data_size"]
-    rhos = []
+    # toy: 100 - boundary change, global allocation, clean inputs; the config's 0.333 is not on the grid
+    assert claims["toy"]["primary"]["fallback"] and primary["toy"]["axis_value"] == 0.25
+    toy = pd.concat([pd.read_csv(study / "toy" / d / "toy.csv") for d in config["toy"]["datasets"]])
+    toy = toy[(toy.allocation == "global") & (toy.input_noise == 0) & (toy.fraction == 0.25)]
+    kept = {(r.criterion, r.seed, r.dataset): 100 - r.boundary_change for r in toy.itertuples()}
+    means = toy.groupby("criterion").boundary_change.mean().drop(["nuclear", "nuclear-stacked"], errors="ignore")
+    assert primary["toy"]["comparator"] == means.idxmin()                  # the best other criterion
+    _check_point(primary["toy"], _per_seed(kept, primary["toy"]["comparator"]))
+
+    # data size: Spearman of each layer's scores at 32 images with those at 256, clean baselines
+    assert primary["data_size"]["axis_value"] == 32
+    rhos = {}
     for base in sorted((study / "scores").iterdir()):
         if "__ln0.0__" not in base.name:
             continue
-        small = torch.load(base / "nuclear_si32" / "scores.pt", weights_only=True)["scores"]
-        large = torch.load(base / "nuclear_si256" / "scores.pt", weights_only=True)["scores"]
-        for layer in small:
-            if small[layer].std() > 0 and large[layer].std() > 0:
-                rhos.append(spearmanr(small[layer].numpy(), large[layer].numpy())[0])
-    assert data_size["per_criterion"]["nuclear"]["mean"] == pytest.approx(np.mean(rhos), abs=1e-3)
-    assert data_size["per_criterion"]["nuclear"]["n"] == len(rhos)
+        seed = int(base.name.rsplit("__s", 1)[1])
+        for criterion in ("nuclear", "taylor"):
+            small = torch.load(base / f"{criterion}_si32" / "scores.pt", weights_only=True)["scores"]
+            large = torch.load(base / f"{criterion}_si256" / "scores.pt", weights_only=True)["scores"]
+            for layer in small:
+                if small[layer].std() > 0 and large[layer].std() > 0:
+                    rhos[criterion, seed, layer] = spearmanr(small[layer].numpy(), large[layer].numpy())[0]
+    assert primary["data_size"]["comparator"] == "taylor"
+    _check_point(primary["data_size"], _per_seed(rhos, "taylor"))
+    nuclear = next(e for e in claims["data_size"]["per_criterion"]
+                   if e["criterion"] == "nuclear" and e["axis_value"] == 32)
+    assert nuclear["rows"] == sum(c == "nuclear" for c, _, _ in rhos)
 
-    toy = pd.read_csv(study / "toy" / "toy.csv")
-    clean = toy[(toy.input_noise == 0) & (toy.allocation == "global")]  # the claim's setting
-    comparison = claims["toy"]["comparison"]
-    mine = clean[clean.criterion == "nuclear"].set_index(["dataset", "fraction", "seed"]).boundary_change
-    theirs = clean[clean.criterion == comparison["comparator"]].set_index(
-        ["dataset", "fraction", "seed"]).boundary_change
-    # The statistic is 100 - boundary change, so the difference flips sign.
-    assert comparison["mean_difference"] == pytest.approx((theirs - mine).mean(), abs=1e-9)
-    assert comparison["pairs"] == len(mine)
+    # label noise and CNN: from each prune job's metrics.json and its fine-tune's
+    runs = []
+    for path in (study / "runs").glob("*/*/*/pruned/metrics.json"):
+        record = json.loads(path.read_text())
+        tuned = path.parent.parent / "finetuned" / "metrics.json"
+        data, results = record["config"]["data"], record["results"]
+        finetuned = json.loads(tuned.read_text())["results"]["acc_test"] if tuned.is_file() else None
+        runs.append({"criterion": results["criterion"], "seed": data["seed"], "label_noise": data["label_noise"],
+                     "pruning": record["config"]["pruning"], "score_images": results["score_images"],
+                     "acc_base": results["base"]["acc"], "acc_finetuned": finetuned})
+    runs = pd.DataFrame(runs)
+    main = runs[(runs.pruning == config["grid"]["main_pruning"])
+                & runs.score_images.isin([0, config["grid"]["main_score_images"]])]
+    noisy = main[main.label_noise == primary["label_noise"]["axis_value"]]
+    assert primary["label_noise"]["axis_value"] == max(config["label_noise"])     # the default primary level
+    drop = {(r.criterion, r.seed, ""): r.acc_finetuned - r.acc_base for r in noisy.itertuples()}
+    _check_point(primary["label_noise"], _per_seed(drop, primary["label_noise"]["comparator"]))
+    clean = main[main.label_noise == 0.0]
+    assert primary["cnn"]["axis_value"] == config["grid"]["main_pruning"]        # the default primary level
+    accuracy = {(r.criterion, r.seed, ""): r.acc_finetuned for r in clean.itertuples()}
+    others = clean[clean.criterion != "nuclear"].groupby("criterion").acc_finetuned.mean()
+    assert primary["cnn"]["comparator"] == others.idxmax()
+    _check_point(primary["cnn"], _per_seed(accuracy, primary["cnn"]["comparator"]))
