@@ -166,40 +166,41 @@ def rivals(frame: pd.DataFrame) -> dict[tuple, str]:
 
 
 def choose_primary(spec: ClaimInput, points: list[tuple], wanted: dict) -> dict:
-    """The primary (stratum, axis) point: the configured one when it was tested; else, flagged
-    fallback, the tested point nearest to it (`spec.distance`, ties to the earlier point) or,
-    without a distance, the default one."""
+    """The primary (stratum, axis) point: the configured one when this claim tested it; else,
+    flagged `fallback` with the reason, the tested point nearest to it (`spec.distance`, ties to
+    the earlier point) or, without a finite distance, the default one. Not configured (None):
+    the default one, not a fallback."""
     if not points:
         return {"stratum": None, "axis_value": None, "configured": None, "fallback": True,
                 "reason": "no point was tested"}
     strata = list(dict.fromkeys(stratum for stratum, _ in points))
-    reasons = []
+    reasons, fallback = [], False
     stratum = wanted.get(spec.stratum_key) if spec.stratum_key else None
     if strata == [""]:
         stratum = ""
     elif stratum not in strata:
         if stratum is not None:
-            reasons.append(f"configured {spec.stratum_key} {stratum!r} was not tested")
+            reasons.append(f"configured {spec.stratum_key} {stratum!r} is not among this claim's tested points")
+            fallback = True
         stratum = "symmetric" if "symmetric" in strata else strata[0]
     axes = [axis for s, axis in points if s == stratum]
+    default = spec.default_axis if spec.default_axis in axes else axes[0]
     configured = wanted.get(spec.primary_key)
     exact = [axis for axis in axes if configured is not None and same_value(configured, axis)]
     if configured is None:
-        chosen = spec.default_axis if spec.default_axis in axes else axes[0]
+        chosen = default
         reasons.append(f"not configured, so {spec.default_rule}")
     elif exact:
         chosen = exact[0]
     else:
+        fallback = True
         gaps = [spec.distance(configured, axis) if spec.distance else np.inf for axis in axes]
-        if np.isfinite(min(gaps)):
-            chosen = axes[int(np.argmin(gaps))]
-            reasons.append(f"configured {configured!r} was not tested; the nearest tested point stands in")
-        else:
-            chosen = spec.default_axis if spec.default_axis in axes else axes[0]
-            reasons.append(f"configured {configured!r} was not tested; {spec.default_rule}")
-    fallback = configured is not None and not exact or any("was not tested" in r for r in reasons)
+        nearest = bool(np.isfinite(min(gaps)))
+        chosen = axes[int(np.argmin(gaps))] if nearest else default
+        reasons.append(f"configured {configured!r} is not among this claim's tested points; "
+                       + ("the nearest of them stands in" if nearest else spec.default_rule))
     return {"stratum": stratum or None, "axis_value": plain(chosen), "configured": configured,
-            "fallback": bool(fallback), "reason": "; ".join(reasons)}
+            "fallback": fallback, "reason": "; ".join(reasons)}
 
 
 def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
