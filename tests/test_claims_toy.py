@@ -168,9 +168,52 @@ def test_claims_cli_writes_points_tables_and_forests(tmp_path):
         assert (study / f"claims_forest_{name}.pdf").is_file()
     text = (study / "claims.md").read_text()
     assert "supported up to 25% removed, not supported from 50% removed" in text
-    assert "**Fallback:** configured 0.333 was not tested" in text
+    assert "**Fallback:** configured 0.333 is not among this claim's tested points" in text
     assert main(["claims", "--study-dir", str(study), "--main-pruning", "macs:0.3", "--main-score-images", "256",
                  "--settings", "{not json"]) == 2
+
+
+def _recompute(frame: pd.DataFrame, first: str, second: str, keys: list[str], value: str) -> pd.Series:
+    """Per seed: the mean over its matched rows of value(first) - value(second)."""
+    table = frame[frame.criterion.isin([first, second])].pivot_table(index=["seed", *keys], columns="criterion",
+                                                                     values=value)
+    return (table[first] - table[second]).dropna().groupby("seed").mean()
+
+
+def _check(point: dict, per_seed: pd.Series) -> None:
+    assert point["pairs"] == len(per_seed)
+    assert point["mean_difference"] == pytest.approx(per_seed.mean(), abs=1e-9)
+    if len(per_seed) > 1:
+        low, high = scipy_stats.t.interval(0.95, len(per_seed) - 1, per_seed.mean(), scipy_stats.sem(per_seed))
+        assert (point["ci_low"], point["ci_high"]) == pytest.approx((low, high), abs=1e-9)
+
+
+def test_committed_default_claims_match_their_raw_results():
+    """Every primary point of results/default/claims.json, recomputed from runs.csv, stability.csv
+    and toy/toy.csv with code independent of nnprune.stats."""
+    study = REPO / "results" / "default"
+    claims = {c["name"]: c for c in json.loads((study / "claims.json").read_text())["claims"]}
+    primary = {name: next(p for p in c["points"] if p["primary"] and p["comparison"] == "best other")
+               for name, c in claims.items() if c["points"]}
+    assert set(primary) == {"toy", "data_size", "label_noise", "cnn"}
+    toy = pd.read_csv(study / "toy" / "toy.csv").query("allocation == 'global' and input_noise == 0")
+    toy = toy[toy.fraction == primary["toy"]["axis_value"]]
+    _check(primary["toy"], -_recompute(toy, "nuclear", primary["toy"]["comparator"], ["dataset"], "boundary_change"))
+    stability = pd.read_csv(study / "stability.csv").query("label_noise == 0")
+    stability = stability[stability.score_images == primary["data_size"]["axis_value"]]
+    _check(primary["data_size"], _recompute(stability, "nuclear", primary["data_size"]["comparator"],
+                                            ["layer"], "spearman"))
+    runs = pd.read_csv(study / "runs.csv")
+    runs = runs.assign(kept=runs.acc_finetuned - runs.acc_base)
+    noisy = runs[(runs.pruning == "macs:0.3") & runs.score_images.isin([0, 2048])
+                 & (runs.label_noise == primary["label_noise"]["axis_value"])
+                 & (runs.noise_kind == primary["label_noise"]["stratum"])]
+    _check(primary["label_noise"], _recompute(noisy, "nuclear", primary["label_noise"]["comparator"], [], "kept"))
+    clean = runs[(runs.label_noise == 0) & runs.score_images.isin([0, 2048])
+                 & (runs.pruning == primary["cnn"]["axis_value"])]
+    _check(primary["cnn"], _recompute(clean, "nuclear", primary["cnn"]["comparator"], [], "acc_finetuned"))
+    for name, point in primary.items():      # the comparator is the best other criterion there
+        assert point["comparator"] not in ("nuclear", "nuclear-stacked"), name
 
 
 @pytest.mark.parametrize("name", list(TOY_DATASETS))
