@@ -299,19 +299,46 @@ def _removal_steps(key: str, normalised: torch.Tensor, round_to: int) -> list[tu
     return steps
 
 
-def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: float,
-                  macs_model: MacsModel, round_to: int = 1) -> dict[str, list[int]]:
-    """Global allocation: channels are ranked by score / (mean score of their group) across the
-    whole model and removed lowest first (each group keeps at least one channel) until at least
-    `fraction` of the base MACs is removed. With `round_to`, channels go in steps that leave each
-    group a multiple of `round_to` (see `_removal_steps`). Bisection over the number of steps."""
+def global_removal_order(layout: Layout, scores: dict[str, torch.Tensor],
+                         round_to: int = 1) -> list[tuple]:
+    """Every group's removal steps (`_removal_steps`) in one list, cheapest first: channels are
+    ranked by score / (mean score of their group) across the whole model. Both global allocations
+    remove a prefix of it: `allocate_macs` until a share of the MACs is gone, `allocate_channels`
+    a share of the channels."""
     combined = group_scores(layout, scores)
-    channels = {g.key: g.channels for g in layout.groups}
     entries = []
     for group in layout.groups:
         normalised = combined[group.key] / combined[group.key].abs().mean().clamp(min=1e-12)
         entries.extend(_removal_steps(group.key, normalised, round_to))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
+    return entries
+
+
+def _removed_by(layout: Layout, steps: list[tuple]) -> dict[str, list[int]]:
+    """Removed channel indices per group key (sorted) after taking `steps`."""
+    removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
+    for _, key, _, chunk in steps:
+        removed[key].extend(chunk)
+    return {key: sorted(value) for key, value in removed.items()}
+
+
+def allocate_channels(layout: Layout, scores: dict[str, torch.Tensor],
+                      fraction: float) -> dict[str, list[int]]:
+    """Global allocation by channel count: removed channel indices per group key, the
+    round(fraction * all channels) lowest in `global_removal_order` (each group keeps at least
+    one channel, so fewer go when that many cannot)."""
+    total = sum(g.channels for g in layout.groups)
+    return _removed_by(layout, global_removal_order(layout, scores)[: int(round(fraction * total))])
+
+
+def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: float,
+                  macs_model: MacsModel, round_to: int = 1) -> dict[str, list[int]]:
+    """Global allocation: channels are removed lowest first in `global_removal_order` (each group
+    keeps at least one channel) until at least `fraction` of the base MACs is removed. With
+    `round_to`, channels go in steps that leave each group a multiple of `round_to` (see
+    `_removal_steps`). Bisection over the number of steps."""
+    entries = global_removal_order(layout, scores, round_to)
+    channels = {g.key: g.channels for g in layout.groups}
     base = macs_model.macs({}, channels)
 
     def counts(prefix: int) -> dict[str, int]:
@@ -336,10 +363,7 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
     if round_to > 1 and low > 0:
         chosen = chosen[:-1] + [_closest_last_step(entries, low, counts(low - 1), fraction,
                                                    macs_model, channels, base)]
-    removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
-    for _, key, _, chunk in chosen:
-        removed[key].extend(chunk)
-    return {key: sorted(value) for key, value in removed.items()}
+    return _removed_by(layout, chosen)
 
 
 def _closest_last_step(entries: list[tuple], low: int, before: dict[str, int], fraction: float,

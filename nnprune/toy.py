@@ -26,7 +26,7 @@ from torch import nn
 
 from .criteria import CRITERIA
 from .models import build
-from .pruning import model_layout
+from .pruning import Layout, allocate_channels, model_layout
 from .scoring import score_model
 
 
@@ -114,23 +114,18 @@ def reference_samples(points: torch.Tensor, labels: torch.Tensor, per_class: int
     return points[index], labels[index]
 
 
-def global_keep(layout, scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+def global_keep(layout: Layout, scores: dict[str, torch.Tensor],
+                fraction: float) -> dict[str, torch.Tensor]:
     """Kept unit indices per hidden layer after removing `fraction` of all hidden units, ranked
-    by score / (mean score of the unit's layer)."""
-    entries = []
-    for layer in layout.layers:
-        normalised = scores[layer].double() / scores[layer].double().abs().mean().clamp(min=1e-12)
-        order = torch.sort(normalised, stable=True)
-        for rank, (value, index) in enumerate(zip(order.values.tolist(), order.indices.tolist())):
-            if rank < len(normalised) - 1:
-                entries.append((value, layer, index))
-    entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    total = sum(scores[layer].numel() for layer in layout.layers)
-    removed = {layer: set() for layer in layout.layers}
-    for _, layer, index in entries[: int(round(fraction * total))]:
-        removed[layer].add(index)
-    return {layer: torch.tensor([i for i in range(scores[layer].numel()) if i not in removed[layer]])
-            for layer in layout.layers}
+    by score / (mean score of the unit's layer): `pruning.allocate_channels`, the ranking that
+    `macs:` pruning uses."""
+    removed = allocate_channels(layout, scores, fraction)
+    keep = {}
+    for group in layout.groups:
+        gone = set(removed[group.key])
+        kept = torch.tensor([i for i in range(group.channels) if i not in gone])
+        keep.update({member: kept for member in group.members})
+    return keep
 
 
 def layer_keep(layout, scores: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:

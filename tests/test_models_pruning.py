@@ -76,6 +76,27 @@ def test_macs_scheme_reaches_target_and_model_agrees_with_fvcore():
     assert 0.40 <= 1 - measured / base < 0.43
 
 
+def test_global_allocations_share_one_ranking():
+    """`macs:` pruning and the toy study's global allocation remove prefixes of one order: the
+    channels a macs: target removes are exactly the same number of channels by count."""
+    from nnprune.pruning import allocate_channels
+    from nnprune.toy import global_keep
+
+    model = build("resnet20", width=0.5).eval()
+    layout = model_layout(model, (3, 32, 32))
+    scores, _ = score_model(model, layout.layers, "l1")
+    macs_model = build_macs_model(model, (3, 32, 32), layout)
+    by_macs = allocate(layout, scores, parse_scheme("macs:0.4"), macs_model)
+    removed = sum(len(v) for v in by_macs.values())
+    total = sum(g.channels for g in layout.groups)
+    assert 0 < removed < total
+    assert allocate_channels(layout, scores, removed / total) == by_macs
+    keep = global_keep(layout, scores, removed / total)
+    for group in layout.groups:
+        for member in group.members:
+            assert sorted(set(range(group.channels)) - set(keep[member].tolist())) == by_macs[group.key]
+
+
 def test_rate_strings_parse_without_eval_and_check_length():
     assert parse_rates("[0.1]+[0.60]*3+[0.0]*2") == [0.1, 0.6, 0.6, 0.6, 0.0, 0.0]
     with pytest.raises(UserError, match="outside"):
