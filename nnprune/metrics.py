@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .models.mode import in_mode
+
 MATMUL_OPERATORS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 
 
@@ -28,16 +30,14 @@ def _fvcore():
 def _analysis(model: nn.Module, input_shape: tuple[int, ...]):
     FlopCountAnalysis = _fvcore().FlopCountAnalysis
 
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    analysis = FlopCountAnalysis(model, torch.zeros(1, *input_shape, device=device))
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    analysis.tracer_warnings("none")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        analysis.total()  # runs the trace once; later queries reuse it
-    model.train(was_training)
+    with in_mode(model):
+        analysis = FlopCountAnalysis(model, torch.zeros(1, *input_shape, device=device))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        analysis.tracer_warnings("none")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            analysis.total()  # runs the trace once; later queries reuse it
     return analysis
 
 
@@ -82,14 +82,11 @@ def inference_model(model: nn.Module) -> nn.Module:
     A model torch.fx cannot trace is returned as is (in its own mode: callers set eval)."""
     from torch.fx.experimental.optimization import fuse
 
-    was_training = model.training
-    model.eval()
-    try:
-        fast = fuse(model)
-    except Exception:  # not symbolically traceable: evaluate the module itself
-        return model
-    finally:
-        model.train(was_training)
+    with in_mode(model):
+        try:
+            fast = fuse(model)
+        except Exception:  # not symbolically traceable: evaluate the module itself
+            return model
     return _ChannelsLastInputs(fast.to(memory_format=torch.channels_last)).eval()
 
 
@@ -105,16 +102,15 @@ def accuracy(model: nn.Module, batches, fast: bool = True, amp: bool = False) ->
     is evaluated through `inference_model` (BN folded, channels_last); with `amp` a CUDA model
     runs under autocast (float16). The model's weights and mode are left as they were. Correct
     predictions are counted on the device and read once, at the end."""
-    was_training = model.training
     device = next(model.parameters()).device
-    runner = (inference_model(model) if fast and device.type == "cpu" else model).eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     total = 0
-    with torch.autocast("cuda", dtype=torch.float16, enabled=amp and device.type == "cuda"):
-        for inputs, labels in batches:
-            correct += (runner(inputs).argmax(dim=1) == labels).sum()
-            total += labels.numel()
-    model.train(was_training)
+    with in_mode(model):
+        runner = inference_model(model) if fast and device.type == "cpu" else model
+        with torch.autocast("cuda", dtype=torch.float16, enabled=amp and device.type == "cuda"):
+            for inputs, labels in batches:
+                correct += (runner(inputs).argmax(dim=1) == labels).sum()
+                total += labels.numel()
     return 100.0 * correct.item() / max(total, 1)
 
 
@@ -150,36 +146,34 @@ def measure_speed(model: nn.Module, input_shape: tuple[int, ...], batch_size: in
     overhead out), timed per pass with CUDA events after `warmup` passes, median. Returns
     {"latency_ms": median ms per pass, "images_per_second": batch_size / latency,
      "batch_size", "method": how it was timed}."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     inputs = torch.randn(batch_size, *input_shape, device=device)
-    if device.type == "cuda":
-        def run():
-            # no autocast weight cache: a cached cast would be made outside the captured graph
-            with torch.autocast("cuda", dtype=torch.float16, enabled=amp, cache_enabled=False):
-                return model(inputs)
-        call = _cuda_graph_of(run) if cuda_graph else run
-        method = "cuda events" + (", cuda graph" if call is not run else "") + (", fp16" if amp else "")
-        for _ in range(warmup):
-            call()
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-        for start, end in zip(starts, ends):
-            start.record()
-            call()
-            end.record()
-        torch.cuda.synchronize(device)
-        timings = [start.elapsed_time(end) for start, end in zip(starts, ends)]
-    else:
-        method = "wall clock"
-        timings = []
-        for step in range(warmup + repeats):
-            start = time.perf_counter()
-            model(inputs)
-            if step >= warmup:
-                timings.append((time.perf_counter() - start) * 1000.0)
-    model.train(was_training)
+    with in_mode(model):
+        if device.type == "cuda":
+            def run():
+                # no autocast weight cache: a cached cast would be made outside the captured graph
+                with torch.autocast("cuda", dtype=torch.float16, enabled=amp, cache_enabled=False):
+                    return model(inputs)
+            call = _cuda_graph_of(run) if cuda_graph else run
+            method = "cuda events" + (", cuda graph" if call is not run else "") + (", fp16" if amp else "")
+            for _ in range(warmup):
+                call()
+            starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+            ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
+            for start, end in zip(starts, ends):
+                start.record()
+                call()
+                end.record()
+            torch.cuda.synchronize(device)
+            timings = [start.elapsed_time(end) for start, end in zip(starts, ends)]
+        else:
+            method = "wall clock"
+            timings = []
+            for step in range(warmup + repeats):
+                start = time.perf_counter()
+                model(inputs)
+                if step >= warmup:
+                    timings.append((time.perf_counter() - start) * 1000.0)
     median = float(torch.tensor(timings).median())
     return {"latency_ms": median, "images_per_second": batch_size * 1000.0 / median,
             "batch_size": batch_size, "method": method}
@@ -200,18 +194,16 @@ def recalibrate_batchnorm(model: nn.Module, batches, images: int) -> int:
     for module in norms:
         module.reset_running_stats()
         module.momentum = None
-    was_training = model.training
-    model.train()
     used = 0
     try:
-        for inputs, _ in batches:
-            if used >= images:
-                break
-            inputs = inputs[: images - used]
-            model(inputs)
-            used += inputs.shape[0]
+        with in_mode(model, training=True):
+            for inputs, _ in batches:
+                if used >= images:
+                    break
+                inputs = inputs[: images - used]
+                model(inputs)
+                used += inputs.shape[0]
     finally:
         for module, momentum in zip(norms, saved):
             module.momentum = momentum
-        model.train(was_training)
     return used

@@ -39,6 +39,7 @@ from torch import nn
 
 from .errors import UserError
 from .models import RATE_UNITS, ZeroPadShortcut
+from .models.mode import in_mode
 
 # Scheme strings are parsed without torch (the workflow parses them at DAG time); re-exported here.
 from .schemes import HRANK_PRESETS, Scheme, parse_rates, parse_scheme, scheme_slug  # noqa: F401
@@ -133,12 +134,9 @@ def layout_of(model: nn.Module, graph: tp.DependencyGraph) -> Layout:
 
 def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> Layout:
     """Layout of `model` for inputs of shape [C, H, W] (or [features])."""
-    was_training = model.training
-    model.eval()
     example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    layout = layout_of(model, dependency_graph(model, example))
-    model.train(was_training)
-    return layout
+    with in_mode(model):
+        return layout_of(model, dependency_graph(model, example))
 
 
 def group_scores(layout: Layout, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -253,8 +251,8 @@ def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Lay
     per_layer = layer_macs(model, input_shape)
     modules = dict(model.named_modules())
     example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    model.eval()
-    graph = dependency_graph(model, example)
+    with in_mode(model):
+        graph = dependency_graph(model, example)
     names = {module: name for name, module in model.named_modules()}
     out_group = {name: None for name in per_layer}
     inputs: dict[str, dict[str, int]] = {name: {} for name in per_layer}
@@ -393,16 +391,13 @@ def apply_removal(model: nn.Module, input_shape: tuple[int, ...],
     """Physically remove channels (in place) with torch-pruning. `removed` maps group key ->
     channel indices in the unpruned model. Returns the model."""
     modules = dict(model.named_modules())
-    was_training = model.training
-    model.eval()
     example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    graph = dependency_graph(model, example)
-    for key, indices in removed.items():
-        if not indices:
-            continue
-        root = modules[key]
-        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
-        group = graph.get_pruning_group(root, fn, list(indices))
-        group.prune()
-    model.train(was_training)
+    with in_mode(model):
+        graph = dependency_graph(model, example)
+        for key, indices in removed.items():
+            if not indices:
+                continue
+            root = modules[key]
+            fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
+            graph.get_pruning_group(root, fn, list(indices)).prune()
     return model

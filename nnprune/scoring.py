@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .criteria import CRITERIA, Criterion, seeded_uniform
+from .models.mode import in_mode
 
 
 def feature_modules(model: nn.Module, layers: list[str], example: torch.Tensor) -> dict[str, str]:
@@ -42,8 +43,8 @@ def feature_modules(model: nn.Module, layers: list[str], example: torch.Tensor) 
         if isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
             handles.append(module.register_forward_pre_hook(claim(name)))
     try:
-        with torch.no_grad():
-            model.eval()(example)
+        with torch.no_grad(), in_mode(model):
+            model(example)
     finally:
         for handle in handles:
             handle.remove()
@@ -101,37 +102,37 @@ def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion
         return fn
 
     handles = [modules[readers[layer]].register_forward_hook(hook(layer)) for layer in layers]
-    model.eval()
     results: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
     used, target = 0, sizes[-1]
     try:
-        for inputs, labels in batches:
-            while inputs.shape[0] and used < target:
-                next_size = next(size for size in sizes if size > used)
-                take = min(inputs.shape[0], next_size - used)
-                chunk, chunk_labels = inputs[:take], labels[:take]
-                inputs, labels = inputs[take:], labels[take:]
-                if needs_grad:
-                    model.zero_grad(set_to_none=True)
-                    with torch.enable_grad():
-                        loss = nn.functional.cross_entropy(model(chunk), chunk_labels, reduction="sum")
-                        loss.backward()
-                    for layer, output in captured.items():
-                        accumulate(layer, output.detach(), output.grad)
-                    captured.clear()
-                else:
-                    with torch.no_grad():
-                        model(chunk)
-                used += take
-                if used in sizes:
-                    for criterion in criteria:
-                        results[(criterion.name, used)] = {
-                            layer: criterion.finalize(totals[(criterion.name, layer)], used).cpu()
-                            for layer in layers}
-                if progress is not None:
-                    progress(used, target)
-            if used >= target:
-                break
+        with in_mode(model):
+            for inputs, labels in batches:
+                while inputs.shape[0] and used < target:
+                    next_size = next(size for size in sizes if size > used)
+                    take = min(inputs.shape[0], next_size - used)
+                    chunk, chunk_labels = inputs[:take], labels[:take]
+                    inputs, labels = inputs[take:], labels[take:]
+                    if needs_grad:
+                        model.zero_grad(set_to_none=True)
+                        with torch.enable_grad():
+                            loss = nn.functional.cross_entropy(model(chunk), chunk_labels, reduction="sum")
+                            loss.backward()
+                        for layer, output in captured.items():
+                            accumulate(layer, output.detach(), output.grad)
+                        captured.clear()
+                    else:
+                        with torch.no_grad():
+                            model(chunk)
+                    used += take
+                    if used in sizes:
+                        for criterion in criteria:
+                            results[(criterion.name, used)] = {
+                                layer: criterion.finalize(totals[(criterion.name, layer)], used).cpu()
+                                for layer in layers}
+                    if progress is not None:
+                        progress(used, target)
+                if used >= target:
+                    break
     finally:
         for handle in handles:
             handle.remove()

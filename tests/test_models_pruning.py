@@ -160,3 +160,30 @@ def test_zero_pad_shortcut_forward_has_no_host_sync():
     assert out.shape == (2, 8, 3, 3)
     assert torch.equal(out[:, 1], x[:, 2, ::2, ::2]) and torch.equal(out[:, 4], x[:, 1, ::2, ::2])
     assert not out[:, [0, 3, 6, 7]].any()
+
+
+def test_in_mode_restores_every_module_mode_even_after_an_exception():
+    from nnprune.metrics import accuracy
+    from nnprune.models.mode import in_mode
+
+    model = build("resnet20", width=0.25).train()
+    model.bn1.eval()                       # a caller's mixed setting: one frozen BatchNorm
+    with pytest.raises(RuntimeError, match="boom"):
+        with in_mode(model) as inside:
+            assert inside is model and not any(m.training for m in model.modules())
+            raise RuntimeError("boom")
+    assert model.training and model.layer1[0].bn1.training and not model.bn1.training
+    model.eval()
+    with in_mode(model, training=True):
+        assert all(m.training for m in model.modules())
+    assert not any(m.training for m in model.modules())
+
+    def failing_batches():
+        yield torch.randn(2, 3, 32, 32), torch.zeros(2, dtype=torch.long)
+        raise RuntimeError("data loader failed")
+
+    model.train()
+    for fast in (True, False):
+        with pytest.raises(RuntimeError, match="data loader failed"):
+            accuracy(model, failing_batches(), fast=fast)
+        assert all(m.training for m in model.modules())
