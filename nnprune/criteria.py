@@ -21,7 +21,6 @@ from torch import Tensor
 
 from .names import CRITERION_SOURCES, DATA_DRIVEN_SOURCES, check_registered
 
-FEATURE_POINTS = ("bn", "relu")
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -156,5 +155,5 @@ CRITERIA: dict[str, Criterion] = {c.name: c for c in [
 ]}
 check_registered("criteria", {name: c.source for name, c in CRITERIA.items()}, CRITERION_SOURCES)
 
-__all__ = ["CRITERIA", "Criterion", "FEATURE_POINTS", "nuclear_norm", "feature_rank",
+__all__ = ["CRITERIA", "Criterion", "nuclear_norm", "feature_rank",
            "weight_norm", "geometric_median_distance", "seeded_uniform"]

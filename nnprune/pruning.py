@@ -91,9 +91,6 @@ class Layout:
     groups: list[Group]
     layers: list[str] = field(default_factory=list)
 
-    def group_of(self) -> dict[str, Group]:
-        return {member: group for group in self.groups for member in group.members}
-
 
 def classifier_name(model: nn.Module) -> str:
     """The output layer: the last Linear (or Conv2d, if no Linear) in module order."""

@@ -184,8 +184,7 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
     return paths
 
 
-def build_figures(runs: pd.DataFrame, stability: pd.DataFrame, tables: dict, main_pruning: str,
-                  main_score_images: int, folder: Path) -> list[Path]:
+def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -272,6 +271,5 @@ def write_report(study_dir: Path, main_pruning: str | None = None,
     written = []
     for name, (table, keys, metrics, caption) in tables.items():
         written += write_table(study_dir / "tables", name, table, keys, metrics, caption)
-    written += build_figures(runs, stability, tables, main_pruning, main_score_images,
-                             study_dir / "figures")
+    written += build_figures(runs, tables, main_pruning, study_dir / "figures")
     return written

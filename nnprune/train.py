@@ -59,7 +59,7 @@ class TrainConfig:
                             f"got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
 
 
-def training_forward(model: nn.Module, config: TrainConfig, device: torch.device) -> Callable:
+def training_forward(model: nn.Module, config: TrainConfig) -> Callable:
     """The callable that runs the training forward pass: the model itself, or with `compile` a
     torch.compile'd view of it (sharing its parameters; the model stays the one to save, select
     and evaluate). Compiling pays off on CUDA with fixed-shape batches (drop the last one)."""
@@ -147,7 +147,7 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     # Loss scaling only for float16 on CUDA; its overflow check reads a flag on the host each step.
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
                                   and amp_dtype == torch.float16)
-    forward = training_forward(model, config, device)
+    forward = training_forward(model, config)
     epoch_batches = getattr(train_batches, "epoch", None)
     if state is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])   # fp16 loss scale: part of an exact resume

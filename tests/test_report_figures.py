@@ -15,7 +15,7 @@ def test_after_fine_tuning_panel_has_its_own_y_range(monkeypatch, tmp_path):
     monkeypatch.setattr(report, "save_figure", lambda fig, folder, name: drawn.setdefault(name, fig) and [])
     runs = pd.read_csv(REPO / "results" / "default" / "runs.csv")
     tables = report.build_tables(runs, pd.DataFrame(), "macs:0.3", 2048)
-    report.build_figures(runs, pd.DataFrame(), tables, "macs:0.3", 2048, tmp_path)
+    report.build_figures(runs, tables, "macs:0.3", tmp_path)
     before, recalibrated, tuned = drawn["acc_vs_macs"].axes
     by_pruning = tables["by_pruning"][0]
     finetuned = by_pruning.acc_finetuned_mean.dropna()
