@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .studyconfig import main_label_noise
 from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, standard_frame
 
 CLAIM_NAMES = ("toy", "data_size", "label_noise", "cnn")   # one forest plot each (workflow: CLAIM_FORESTS)
@@ -69,7 +70,7 @@ def toy_input(toy: pd.DataFrame) -> ClaimInput:
 
 
 def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: str) -> ClaimInput:
-    clean = stability[stability.label_noise == stability.label_noise.min()]
+    clean = stability[stability.label_noise == main_label_noise(stability.label_noise)]
     largest = int(clean.score_images.max())
     tested = clean[clean.score_images < largest]
     frame = standard_frame(tested, tested.spearman, "score_images", ["baseline", "layer"])
@@ -82,7 +83,7 @@ def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: s
         first = int(reached.index.min()) if len(reached) else "not reached"
         notes.append(f"{criterion}: smallest score_images with median per-layer Spearman >= 0.9: {first} "
                      f"(median at {smallest}: {series.loc[smallest]:.3f})")
-    level = runs[(runs.pruning == main_pruning) & (runs.label_noise == runs.label_noise.min())
+    level = runs[(runs.pruning == main_pruning) & (runs.label_noise == main_label_noise(runs.label_noise))
                  & (runs.score_images > 0)]
     sizes = sorted(level.score_images.unique())
     if len(sizes) >= 2:
@@ -106,7 +107,7 @@ def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: s
 
 def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
     part = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])
-                & (runs.label_noise > runs.label_noise.min())]
+                & (runs.label_noise > main_label_noise(runs.label_noise))]
     metric = "acc_finetuned" if part.acc_finetuned.notna().any() else "acc_pruned"
     kind = "noise_kind" if "noise_kind" in part else None
     frame = standard_frame(part, part[metric] - part.acc_base, "label_noise", ["dataset", "arch", "train_size"],
@@ -131,7 +132,8 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
 
 
 def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
-    clean = runs[(runs.label_noise == runs.label_noise.min()) & runs.score_images.isin([0, main_score_images])]
+    main_noise = main_label_noise(runs.label_noise)
+    clean = runs[(runs.label_noise == main_noise) & runs.score_images.isin([0, main_score_images])]
     metric = next((m for m in ("acc_finetuned", "acc_pruned_bn", "acc_pruned")
                    if m in clean and clean[m].notna().any()), "acc_pruned")
     levels = clean.groupby("pruning")[metric].apply(lambda values: values.notna().any())
@@ -159,7 +161,7 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> 
     return ClaimInput(
         "cnn", "At the same pruning level (MACs cut), pruning by nuclear norm leaves a more accurate network "
         "than the other criteria (the paper's CIFAR-10 and ImageNet tables).",
-        f"{metric} (%), higher is better; label noise {runs.label_noise.min()}, score_images {main_score_images} "
+        f"{metric} (%), higher is better; label noise {main_noise}, score_images {main_score_images} "
         "(0 for data-free criteria)", "pruning level", "seed (one baseline)", "accuracy_pp", frame, label,
         primary_key="pruning", default_axis=main_pruning, default_rule="the study's main pruning level",
         distance=distance, secondary=secondary, notes=notes)

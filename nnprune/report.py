@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_write, write_text
+from .studyconfig import main_label_noise
 
 METRIC_LABELS = {
     "acc_base": "unpruned acc. (%)", "acc_pruned": "pruned acc., no fine-tune (%)",
@@ -89,7 +90,8 @@ def _main_slice(runs: pd.DataFrame, main_score_images: int) -> pd.Series:
 
 def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
                  main_score_images: int) -> dict[str, tuple[pd.DataFrame, list[str], list[str], str]]:
-    noise0 = runs.label_noise == runs.label_noise.min()
+    main_noise = main_label_noise(runs.label_noise)
+    noise0 = runs.label_noise == main_noise
     main_si = _main_slice(runs, main_score_images)
     main_level = runs.pruning == main_pruning
     runs = runs.assign(drop_pruned=runs.acc_base - runs.acc_pruned,
@@ -103,12 +105,12 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
     metrics = ["acc_base", *accs, "macs_reduction", "params_reduction", *latency]
     tables["by_pruning"] = (summarise(runs[noise0 & main_si], keys, metrics), keys, metrics,
                             f"Accuracy (%) by criterion and pruning level; label noise "
-                            f"{runs.label_noise.min()}, score_images {main_score_images} "
+                            f"{main_noise}, score_images {main_score_images} "
                             f"(0 = data-free criterion); mean ± std over seeds.")
     keys, metrics = ["criterion", "score_images"], accs
     tables["by_score_images"] = (summarise(runs[noise0 & main_level], keys, metrics), keys, metrics,
                                  f"Accuracy (%) by criterion and number of scoring images; "
-                                 f"pruning {main_pruning}, no label noise.")
+                                 f"pruning {main_pruning}, label noise {main_noise}.")
     keys, metrics = ["criterion", "label_noise"], ["acc_base", *accs, "drop_pruned", "drop_finetuned"]
     tables["by_label_noise"] = (summarise(runs[main_si & main_level], keys, metrics), keys, metrics,
                                 f"Accuracy (%) and drop from each run's own noisy baseline (pp) by "
@@ -116,7 +118,7 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
                                 f"{main_score_images}.")
     if len(stability):
         keys, metrics = ["criterion", "score_images"], ["spearman", "jaccard"]
-        stable = stability[stability.label_noise == stability.label_noise.min()]
+        stable = stability[stability.label_noise == main_label_noise(stability.label_noise)]
         tables["score_stability"] = (summarise(stable, keys, metrics), keys, metrics,
                                      "Agreement of each layer's channel scores with those from the "
                                      "largest score_images (mean ± std over layers and seeds).")

@@ -3,6 +3,7 @@ the bad value and the allowed values. Called by workflow/rules/common.smk before
 right after `snakemake.utils.validate` has applied workflow/schemas/config.schema.yaml."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,13 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 def load_schema(path: Path = SCHEMA) -> dict:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def main_label_noise(levels: Iterable[float]) -> float:
+    """The main label-noise level of a study: the lowest of its `label_noise` levels (the
+    cleanest data, usually 0.0), wherever it stands in the list. The sparse grid's pruning-level
+    and score_images sweeps run at it, and the tables and claims use it as the reference."""
+    return float(min(levels))
 
 
 def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:

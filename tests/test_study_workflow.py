@@ -76,6 +76,43 @@ def test_bad_config_fails_before_any_job(changes, expected, snakemake_bin, tmp_p
     assert not (tmp_path / "results").exists()
 
 
+def test_main_label_noise_is_the_lowest_in_the_grid_and_the_tables(snakemake_bin, tmp_path):
+    """label_noise listed high to low: the sparse grid sweeps the pruning levels at the lowest
+    level, and the tables built from those runs take the same one as their main level."""
+    from nnprune.aggregate import COLUMNS
+    from nnprune.report import build_tables
+    from nnprune.schemes import scheme_slug
+    from nnprune.studyconfig import main_label_noise
+
+    grid = {"mode": "sparse", "main_score_images": 256, "main_pruning": "uniform:0.1"}
+    configfile = _write_config(tmp_path, label_noise=[0.2, 0.0], grid=grid)
+    result = dry_run(snakemake_bin, tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = set(re.findall(r"results/smoke/runs/[^/]+__ln([0-9.]+)__s\d+/([a-z0-9-]+)_si(\d+)/"
+                          r"([^/]+)/pruned/metrics\.json", result.stdout))
+    assert main_label_noise([0.2, 0.0]) == 0.0
+    # macs:0.2 is not the main pruning level: only the pruning-level sweep runs it, at the main noise
+    assert {float(noise) for noise, _, _, prune in runs if prune == "macs-0.2"} == {0.0}
+    assert {float(noise) for noise, *_ in runs} == {0.0, 0.2}      # the label-noise sweep
+    schemes = {scheme_slug(text): text for text in ["uniform:0.1", "macs:0.2"]}
+    rows = []
+    for noise, criterion, size, slug in sorted(runs, reverse=True):   # 0.2 rows first
+        row = dict.fromkeys(COLUMNS, float("nan"))
+        row.update(dataset="fashion-mnist", arch="resnet20", width=0.25, train_size=3000,
+                   label_noise=float(noise), noise_kind="symmetric", seed=0, criterion=criterion,
+                   score_images=int(size), pruning=schemes[slug], acc_base=90.0, acc_pruned=50.0,
+                   acc_finetuned=80.0, macs_reduction=20.0, params_reduction=20.0)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    assert main_label_noise(frame.label_noise) == 0.0
+    tables = build_tables(frame, pd.DataFrame(), "uniform:0.1", 256)
+    by_pruning, _, _, caption = tables["by_pruning"]
+    assert sorted(set(by_pruning.pruning)) == ["macs:0.2", "uniform:0.1"]
+    assert len(by_pruning) == 2 * 4                                  # 4 criteria x 2 levels
+    assert "label noise 0.0," in caption
+    assert sorted(tables["by_label_noise"][0].label_noise.unique()) == [0.0, 0.2]
+
+
 TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison", "score_stability"]
 FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability"]
 

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 from nnprune.errors import UserError
 from nnprune.schemes import scheme_slug
-from nnprune.studyconfig import check, check_keys
+from nnprune.studyconfig import check, check_keys, main_label_noise
 
 
 def _fail(problem, fix):
@@ -86,7 +86,7 @@ SIZES = sorted(config["score_images"])
 GRID = config["grid"]
 MAIN_SI = GRID.get("main_score_images", SIZES[-1])
 MAIN_PRUNING = GRID.get("main_pruning", config["pruning"][0])
-MAIN_NOISE = config["label_noise"][0]
+MAIN_NOISE = main_label_noise(config["label_noise"])
 SPARSE = GRID.get("mode", "full") == "sparse"
 
 
