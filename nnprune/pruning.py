@@ -42,7 +42,7 @@ from .models import RATE_UNITS, ZeroPadShortcut
 from .models.mode import in_mode
 
 # Scheme strings are parsed without torch (the workflow parses them at DAG time); re-exported here.
-from .schemes import HRANK_PRESETS, Scheme, parse_rates, parse_scheme, scheme_slug  # noqa: F401
+from .schemes import HRANK_PRESETS, Scheme, check_rates_count, parse_rates, parse_scheme, scheme_slug  # noqa: F401
 
 MIN_KEEP = 1  # a group never loses all its channels
 
@@ -191,13 +191,7 @@ def layer_rates(layout: Layout, rates: list[float], arch: str | None = None) -> 
         for rate, members in zip(rates, units):
             per_layer.update({name: rate for name in members})
         return per_layer
-    if len(rates) != len(layers):
-        also = f" (or {len(units)}, one per unit of {arch})" if units is not None else ""
-        raise UserError(
-            f"compress-rate string has {len(rates)} rates but the model has "
-            f"{len(layers)} prunable layers{also}",
-            f"give exactly {len(layers)} rates, one per prunable layer in module order{also} "
-            f"(see docs/presets.md)")
+    check_rates_count(len(rates), len(layers), arch, len(units) if units is not None else None)
     return dict(zip(layers, rates))
 
 

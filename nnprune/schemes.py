@@ -20,6 +20,18 @@ HRANK_PRESETS: dict[str, str] = {
     "resnet50": "[0.2]+[0.8]*10+[0.8]*13+[0.55]*19+[0.45]*10",
 }
 
+# Prunable layers per architecture (convs; an MLP's hidden Linear layers), the length of a
+# per-layer rate string. It is the same at every width and input size. Parsing a config checks
+# rate strings against it without building a model; tests/test_architectures.py builds every
+# model and holds it equal to `pruning.model_layout`.
+PRUNABLE_LAYERS: dict[str, int] = {
+    "resnet20": 19, "resnet32": 31, "resnet56": 55, "resnet110": 109, "vgg16": 13,
+    "densenet40": 39, "googlenet": 64, "resnet50": 53, "mlp": 3,
+}
+# Architectures whose rate string may instead give one rate per unit (`models.RATE_UNITS`):
+# how many units.
+RATE_UNIT_COUNTS: dict[str, int] = {"googlenet": 10}
+
 _TERM = re.compile(r"^\[\s*([0-9.eE+-]+(?:\s*,\s*[0-9.eE+-]+)*)\s*\](?:\s*\*\s*(\d+))?$")
 
 
@@ -38,6 +50,19 @@ def parse_rates(text: str) -> list[float]:
             raise UserError(f"compress rate {rate} at position {position} is outside [0, 1)",
                             "every rate must be at least 0 and below 1")
     return rates
+
+
+def check_rates_count(count: int, layers: int, arch: str | None = None,
+                      units: int | None = None) -> None:
+    """Raise a UserError naming both numbers unless a rate string of `count` rates fits a model
+    with `layers` prunable layers (or, where `units` is given, `units` rate units of `arch`)."""
+    if count == layers or (units is not None and count == units):
+        return
+    also = f" (or {units}, one per unit of {arch})" if units is not None else ""
+    raise UserError(
+        f"compress-rate string has {count} rates but the model has {layers} prunable layers{also}",
+        f"give exactly {layers} rates, one per prunable layer in module order{also} "
+        f"(see docs/presets.md)")
 
 
 ROUND_TO = ":round_to="

@@ -54,7 +54,7 @@ def check_pruning(config: dict[str, Any]) -> None:
         for text in config["pruning"]:
             scheme = parse_scheme(text, arch)
             if scheme.kind == "rates":
-                _check_rates_length(arch, config, scheme)
+                _check_rates_length(arch, scheme)
     for key in ("main_pruning",):
         value = config.get("grid", {}).get(key)
         if value is not None and value not in config["pruning"]:
@@ -66,25 +66,13 @@ def check_pruning(config: dict[str, Any]) -> None:
                             f"use one of: {', '.join(config['pruning'])}")
 
 
-def _check_rates_length(arch: str, config: dict, scheme) -> None:
-    """Allocate once with dummy scores: `allocate` raises the length error naming both numbers."""
-    import torch
+def _check_rates_length(arch: str, scheme) -> None:
+    """A rate string's length against the architecture's prunable layers (or rate units), from
+    the torch-free table in nnprune.schemes: parsing a config builds no model."""
+    from .schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS, check_rates_count
 
-    from .data.datasets import DATASETS
-    from .models import build
-    from .pruning import allocate, model_layout
-
-    if arch == "mlp":
-        return
-    spec = DATASETS.get(config["dataset"])
-    channels, size = (spec.channels, spec.image_size) if spec else (3, 224)
-    width = (config["archs"][arch] or {}).get("width", 1.0)
-    model = build(arch, in_channels=channels, width=width)
-    layout = model_layout(model, (channels, size, size))
-    modules = dict(model.named_modules())
-    dummy = {name: torch.zeros(modules[name].weight.shape[0]) for name in layout.layers}
     try:
-        allocate(layout, dummy, scheme)
+        check_rates_count(len(scheme.value), PRUNABLE_LAYERS[arch], arch, RATE_UNIT_COUNTS.get(arch))
     except UserError as error:
         raise UserError(f"config key 'pruning', architecture {arch}: {error.problem}", error.fix) from None
 

@@ -10,7 +10,9 @@ from nnprune.checkpoint import load_model, save_model
 from nnprune.errors import UserError
 from nnprune.metrics import count_macs, count_params
 from nnprune.models import build
+from nnprune.names import ARCHITECTURES
 from nnprune.pruning import HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates, parse_scheme
+from nnprune.schemes import check_rates_count
 from nnprune.scoring import score_model
 
 CIFAR = (3, 32, 32)
@@ -71,6 +73,30 @@ def test_hrank_strings_have_one_rate_per_prunable_conv_or_unit():
     lengths = {arch: len(parse_rates(text)) for arch, text in HRANK_PRESETS.items()}
     assert lengths == {"vgg16": 13, "resnet56": 55, "resnet110": 109, "densenet40": 39,
                        "googlenet": 10, "resnet50": 53}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_torch_free_layer_table_matches_every_model(arch):
+    """Config parsing checks rate strings against schemes.PRUNABLE_LAYERS / RATE_UNIT_COUNTS
+    without building a model: the tables must be what model_layout finds, at any width."""
+    from nnprune.models import RATE_UNITS
+    from nnprune.schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS
+
+    assert set(PRUNABLE_LAYERS) == set(ARCHITECTURES) and set(RATE_UNIT_COUNTS) == set(RATE_UNITS)
+    if arch == "mlp":
+        forms = [(1.0, 2, (2,)), (0.5, 784, (784,))]
+    elif arch == "resnet50":
+        forms = [(1.0, 3, (3, 64, 64))]
+    else:
+        forms = [(0.25, 1, (1, 28, 28)), (0.5, 3, (3, 32, 32))]
+    for width, in_channels, shape in forms:
+        layers = model_layout(build(arch, in_channels=in_channels, width=width), shape).layers
+        assert len(layers) == PRUNABLE_LAYERS[arch], (arch, width, shape)
+        if arch in RATE_UNITS:
+            assert len(RATE_UNITS[arch](layers)) == RATE_UNIT_COUNTS[arch]
+    if arch in HRANK_PRESETS:     # every preset passes the parse-time length check
+        check_rates_count(len(parse_rates(HRANK_PRESETS[arch])), PRUNABLE_LAYERS[arch], arch,
+                          RATE_UNIT_COUNTS.get(arch))
 
 
 def test_googlenet_unit_rates_go_to_branch_internal_convs():

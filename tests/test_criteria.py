@@ -202,19 +202,77 @@ def test_torch_free_names_match_registries_and_schema():
         names.check_registered("criteria", {"nuclear": "features"}, names.CRITERION_SOURCES)
 
 
-def test_workflow_parse_does_not_import_torch():
-    """Every SLURM job re-parses the workflow: config checks and scheme parsing stay torch-free."""
+def _fresh_python(code: str) -> list[str]:
+    """The stdout lines of `code` run by a new interpreter in the repository root."""
     import subprocess
     import sys
 
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], check=True).stdout.splitlines()
+
+
+def _workflow_imports() -> list[str]:
+    """The nnprune imports of the Snakefile and workflow/rules/*.smk, as source lines."""
+    import re
+
+    root = Path(__file__).parents[1]
+    text = "\n".join(path.read_text() for path in [root / "Snakefile",
+                                                   *sorted((root / "workflow" / "rules").glob("*.smk"))])
+    return [" ".join(match.split()) for match in
+            re.findall(r"^\s*(from nnprune[\w.]* import (?:\([^)]*\)|.*))$", text, re.M)]
+
+
+@pytest.mark.parametrize("name", ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"])
+def test_workflow_parse_does_not_import_torch(name):
+    """Every SLURM job re-parses the workflow: the workflow's nnprune imports, schema validation,
+    config checks (preset: and rates: lengths included) and scheme parsing stay torch-free."""
+    imports = _workflow_imports()
+    assert any("nnprune.studyconfig" in line for line in imports), imports
     code = ("import sys, yaml\n"
-            "from nnprune.studyconfig import check, check_keys\n"
-            "from nnprune.schemes import scheme_slug\n"
+            "from snakemake.utils import validate\n"
+            + "\n".join(imports) + "\n"
+            "from nnprune.studyconfig import check, check_keys, main_label_noise\n"
+            "from nnprune.schemes import parse_scheme, scheme_slug\n"
             "from nnprune.names import data_driven\n"
-            "config = yaml.safe_load(open('config/config.yaml'))\n"
+            f"config = yaml.safe_load(open('config/{name}.yaml'))\n"
             "check_keys(config)\n"
+            "validate(config, 'workflow/schemas/config.schema.yaml')\n"
             "check(config, require_data=False)\n"
-            "print([scheme_slug(p) for p in config['pruning']], 'torch' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).parents[1], check=True).stdout.split()
+            "kinds = {parse_scheme(p, a).kind for p in config['pruning'] for a in config['archs']}\n"
+            "[data_driven(c) for c in config['criteria']]\n"
+            "main_label_noise(config['label_noise'])\n"
+            "[scheme_slug(p) for p in config['pruning']]\n"
+            "print('rates' in kinds, 'torch' in sys.modules)\n")
+    out = _fresh_python(code)[-1].split()
     assert out[-1] == "False", out
+    # the paper configs' preset:hrank levels are rate strings, length-checked in the same pass
+    assert out[-2] == str(name.startswith("paper-")), out
+
+
+def test_rate_string_length_is_checked_at_parse_time_without_torch():
+    """A rates: string of the wrong length fails config parsing, naming both numbers and the fix."""
+    code = ("import sys\n"
+            "from nnprune.errors import UserError\n"
+            "from nnprune.studyconfig import check_pruning\n"
+            "config = {'archs': {'googlenet': {}}, 'pruning': ['preset:hrank', 'rates:[0.5]*64', "
+            "'rates:[0.5]*5'], 'finetune': {}}\n"
+            "try:\n"
+            "    check_pruning(config)\n"
+            "except UserError as error:\n"
+            "    print(error.problem)\n"
+            "    print(error.fix)\n"
+            "print('torch' in sys.modules)\n")
+    assert _fresh_python(code) == [
+        "config key 'pruning', architecture googlenet: compress-rate string has 5 rates but the "
+        "model has 64 prunable layers (or 10, one per unit of googlenet)",
+        "give exactly 64 rates, one per prunable layer in module order (or 10, one per unit of "
+        "googlenet) (see docs/presets.md)",
+        "False"]
+
+
+def test_main_label_noise_is_the_lowest_level():
+    from nnprune.studyconfig import main_label_noise
+
+    assert main_label_noise([0.2, 0.0, 0.4]) == 0.0
+    assert main_label_noise([0.4, 0.2]) == 0.2
+    assert main_label_noise((0,)) == 0.0 and isinstance(main_label_noise((0,)), float)
