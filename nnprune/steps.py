@@ -17,6 +17,7 @@ from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, save_torch, write_json
 from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, recalibrate_batchnorm
+from .progress import progress_callback
 from .provenance import provenance
 from .train import TrainConfig, fit
 
@@ -156,7 +157,7 @@ def score(args: argparse.Namespace) -> int:
         batches.shuffle = True
         batches.generator.manual_seed(args.seed)
         results.update(score_features(model, layout.layers, data_driven, batches, sizes,
-                                      args.feature_point, _progress(step, "scored", "images")))
+                                      args.feature_point, progress_callback(step.name, step.log, "scored", "images")))
     for name in names:
         if not CRITERIA[name].data_driven:
             results[(name, 0)] = score_model(model, layout.layers, name, seed=args.seed)[0]
@@ -174,31 +175,6 @@ def score(args: argparse.Namespace) -> int:
         write_json(folder / "metrics.json", record)
     step.log(f"{len(results)} score files for {', '.join(names)} in {seconds:.1f}s")
     return 0
-
-
-def _progress(step: Step, verb: str, unit: str):
-    """A live tqdm bar on a terminal; otherwise a concise log line every few seconds."""
-    import sys
-
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-        bar = tqdm(unit=unit, desc=step.name, leave=False)
-
-        def update(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-            if done >= total:
-                bar.close()
-        return update
-    last = [0.0]
-
-    def log(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 5 or done >= total:
-            last[0] = now
-            step.log(f"{verb} {done}/{total} {unit}")
-    return log
 
 
 def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int]) -> dict:

@@ -24,8 +24,12 @@ from .device import autocast_dtype
 from .errors import UserError
 from .io import load_torch, save_torch
 from .metrics import accuracy
+from .progress import progress_bar
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")
+# On a terminal, the progress bar's running loss is read from the device (one host sync) after an
+# epoch's first batch and then at most this often, never once per step.
+LOSS_REFRESH_SECONDS = 2.0
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
@@ -149,6 +153,10 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
                                   and amp_dtype == torch.float16)
     forward = training_forward(model, config)
     epoch_batches = getattr(train_batches, "epoch", None)
+    try:    # batches per epoch, for the progress bar
+        per_epoch = min(len(train_batches), config.batches_per_epoch or len(train_batches))
+    except TypeError:
+        per_epoch = config.batches_per_epoch
     if state is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])   # fp16 loss scale: part of an exact resume
     train_seconds, images_seen = 0.0, 0
@@ -157,10 +165,13 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         batches = 0
-        # Nothing in this loop waits for the device: no .item(), no host-made tensors.
+        # Nothing in this loop waits for the device: no .item(), no host-made tensors (but the
+        # terminal's progress bar, every LOSS_REFRESH_SECONDS). Job logs get the epoch line below.
         batch_iterator = (epoch_batches(config.batches_per_epoch) if epoch_batches is not None
                           else itertools.islice(train_batches, config.batches_per_epoch))
-        for inputs, labels in batch_iterator:
+        bar = progress_bar(batch_iterator, f"epoch {epoch + 1}/{config.epochs}", "batch", per_epoch)
+        loss_shown = -math.inf
+        for inputs, labels in batch_iterator if bar is None else bar:
             with torch.autocast(autocast_device, dtype=amp_dtype, enabled=config.amp):
                 loss = loss_fn(forward(inputs), labels)
             optimizer.zero_grad(set_to_none=True)
@@ -170,6 +181,9 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             loss_sum += loss.detach()
             batches += 1
             images_seen += labels.numel()
+            if bar is not None and time.perf_counter() - loss_shown > LOSS_REFRESH_SECONDS:
+                bar.set_postfix_str(f"loss {(loss_sum / batches).item():.4f}", refresh=False)
+                loss_shown = time.perf_counter()
         mean_loss = (loss_sum / max(batches, 1)).item()   # one sync per epoch
         if not math.isfinite(mean_loss):
             kept = (f"the last good state (epoch {epoch}) is kept in {resume_path}" if epoch > 0

@@ -216,6 +216,43 @@ def test_resume_state_of_another_run_is_not_continued(tmp_path):
     assert f"resumed from {resume} at epoch 2/2" in lines
 
 
+@pytest.mark.parametrize("terminal", [True, False])
+def test_fit_shows_a_progress_bar_only_on_a_terminal(terminal, tmp_path, capsys, monkeypatch):
+    """On a terminal fit draws a tqdm bar (epoch, batches, loss) on stderr; in a job log (no
+    terminal) it writes no bar, only one line per epoch."""
+    from functools import partialmethod
+
+    import tqdm
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    # redraw on every batch: these epochs take less than tqdm's default 0.1 s between redraws
+    monkeypatch.setattr(tqdm.tqdm, "__init__", partialmethod(tqdm.tqdm.__init__, mininterval=0))
+    lines = _tiny_fit(tmp_path / "last.pt", epochs=2)
+    stderr = capsys.readouterr().err
+    assert [line.split(" loss ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    if terminal:
+        for epoch in ("epoch 1/2", "epoch 2/2"):
+            assert re.search(epoch + r": +100%\|.*\| 4/4 \[.*batch/s, loss \d+\.\d{4}\]", stderr), stderr
+    else:
+        assert stderr == ""
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_scoring_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(terminal, capsys, monkeypatch):
+    from nnprune.progress import progress_callback
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    lines: list[str] = []
+    update = progress_callback("score", lines.append, "scored", "images")
+    for done in (32, 64, 128):
+        update(done, 128)
+    stderr = capsys.readouterr().err
+    if terminal:
+        assert lines == [] and "score: 100%" in stderr and "128/128" in stderr
+    else:    # the first line, then at most one every 5 s, and the last
+        assert lines == ["scored 32/128 images", "scored 128/128 images"] and stderr == ""
+
+
 # ------------------------------------------------------------------ 3. resume (workflow)
 TARGET = "results/smoke/runs.csv"
 
