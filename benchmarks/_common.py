@@ -5,6 +5,7 @@ ratio and the target, so a reader never has to trust a number from another machi
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -18,6 +19,21 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads, read back by `device_of`."""
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+
+
+def device_of(args: argparse.Namespace) -> torch.device:
+    """Applies --threads and returns the device --device names (`nnprune.device.resolve_device`)."""
+    from nnprune.device import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return resolve_device(args.device)
 
 
 def synchronize(device: torch.device) -> None:

@@ -31,8 +31,7 @@ import copy
 import torch
 from torch import nn
 
-from _common import machine, report
-from nnprune.device import resolve_device
+from _common import add_device_options, device_of, machine, report
 from nnprune.metrics import count_macs, inference_model, measure_speed
 from nnprune.models import build
 from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
@@ -73,14 +72,11 @@ def main() -> int:
                         help="timed passes per median (default: 10 on the CPU, 50 on CUDA)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds (best median kept)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_device_options(parser)
     parser.add_argument("--factor", type=float, default=0.7,
                         help="target: speed-up >= factor x MACs ratio at the largest batch")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = device_of(args)
     repeats = args.repeats or (50 if device.type == "cuda" else 10)
     batches = ([int(b) for b in args.batches.split(",")] if args.batches
                else [1, LARGE_BATCH[device.type]])

@@ -17,8 +17,7 @@ import argparse
 
 import torch
 
-from _common import machine, report, synchronize, timed
-from nnprune.device import resolve_device
+from _common import add_device_options, device_of, machine, report, synchronize, timed
 from nnprune.models import build
 from nnprune.pruning import model_layout
 from nnprune.scoring import feature_modules, score_model
@@ -110,13 +109,10 @@ def main() -> int:
                         help="images for hrank; its per-map reference is slow (default 64)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--criteria", default="nuclear,hrank")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_device_options(parser)
     parser.add_argument("--target", type=float, default=3.0, help="required speed-up (default 3)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = device_of(args)
     torch.manual_seed(0)
     model = build("resnet56").to(device).eval()
     layers = model_layout(model, INPUT_SHAPE).layers

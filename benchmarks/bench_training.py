@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from _common import ROOT, machine, report, timed
+from _common import ROOT, add_device_options, device_of, machine, report, timed
 from nnprune.data import prepare
-from nnprune.device import autocast_dtype, resolve_device
+from nnprune.device import autocast_dtype
 from nnprune.models import build
 from nnprune.train import TrainConfig, fit
 
@@ -57,17 +57,14 @@ def main() -> int:
     parser.add_argument("--train-size", type=int, default=10000)
     parser.add_argument("--batches", type=int, default=78, help="batches per run (78 = one epoch)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (best kept)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_device_options(parser)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--arch", default="resnet20")
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--amp", action="store_true", help="autocast (bfloat16 where supported)")
     parser.add_argument("--channels-last", action="store_true")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = device_of(args)
     print(machine(device))
     bundle = prepare("fashion-mnist", args.data_root, train_size=args.train_size, val_size=5000)
     config = TrainConfig(epochs=1, batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4,
