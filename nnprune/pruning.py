@@ -99,10 +99,13 @@ def classifier_name(model: nn.Module) -> str:
     return names[-1]
 
 
-def dependency_graph(model: nn.Module, example_input: torch.Tensor) -> tp.DependencyGraph:
-    with torch.enable_grad():
+def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]) -> tp.DependencyGraph:
+    """torch-pruning's dependency graph of `model`, traced in eval mode (the caller's mode is
+    given back) on one zero input of shape `input_shape`."""
+    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    with in_mode(model), torch.enable_grad():
         return tp.DependencyGraph().build_dependency(
-            model, example_input, customized_pruners=CUSTOM_PRUNERS, verbose=False)
+            model, example, customized_pruners=CUSTOM_PRUNERS, verbose=False)
 
 
 def root_types(model: nn.Module) -> tuple[type, ...]:
@@ -131,9 +134,7 @@ def layout_of(model: nn.Module, graph: tp.DependencyGraph) -> Layout:
 
 def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> Layout:
     """Layout of `model` for inputs of shape [C, H, W] (or [features])."""
-    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    with in_mode(model):
-        return layout_of(model, dependency_graph(model, example))
+    return layout_of(model, dependency_graph(model, input_shape))
 
 
 def group_scores(layout: Layout, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -241,9 +242,7 @@ def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Lay
 
     per_layer = layer_macs(model, input_shape)
     modules = dict(model.named_modules())
-    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    with in_mode(model):
-        graph = dependency_graph(model, example)
+    graph = dependency_graph(model, input_shape)
     names = {module: name for name, module in model.named_modules()}
     out_group = {name: None for name in per_layer}
     inputs: dict[str, dict[str, int]] = {name: {} for name in per_layer}
@@ -382,13 +381,11 @@ def apply_removal(model: nn.Module, input_shape: tuple[int, ...],
     """Physically remove channels (in place) with torch-pruning. `removed` maps group key ->
     channel indices in the unpruned model. Returns the model."""
     modules = dict(model.named_modules())
-    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
-    with in_mode(model):
-        graph = dependency_graph(model, example)
-        for key, indices in removed.items():
-            if not indices:
-                continue
-            root = modules[key]
-            fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
-            graph.get_pruning_group(root, fn, list(indices)).prune()
+    graph = dependency_graph(model, input_shape)
+    for key, indices in removed.items():
+        if not indices:
+            continue
+        root = modules[key]
+        fn = tp.prune_conv_out_channels if isinstance(root, nn.Conv2d) else tp.prune_linear_out_channels
+        graph.get_pruning_group(root, fn, list(indices)).prune()
     return model
