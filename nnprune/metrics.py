@@ -41,17 +41,32 @@ def _analysis(model: nn.Module, input_shape: tuple[int, ...]):
     return analysis
 
 
+def _total_macs(analysis) -> int:
+    return int(sum(count for op, count in analysis.by_operator().items() if op in MATMUL_OPERATORS))
+
+
+def _layer_macs(model: nn.Module, analysis) -> dict[str, float]:
+    by_module = analysis.by_module()
+    return {name: float(by_module.get(name, 0)) for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.Linear))}
+
+
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Conv + linear MACs for one input of shape `input_shape` ([C, H, W])."""
-    by_operator = _analysis(model, input_shape).by_operator()
-    return int(sum(count for op, count in by_operator.items() if op in MATMUL_OPERATORS))
+    return _total_macs(_analysis(model, input_shape))
 
 
 def layer_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, float]:
     """MACs of each Conv2d and Linear module, by module name."""
-    by_module = _analysis(model, input_shape).by_module()
-    return {name: float(by_module.get(name, 0)) for name, module in model.named_modules()
-            if isinstance(module, (nn.Conv2d, nn.Linear))}
+    return _layer_macs(model, _analysis(model, input_shape))
+
+
+def model_cost(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """{"macs": `count_macs`, "params": `count_params`, "layer_macs": `layer_macs`} from one
+    trace: what `train` stores with a baseline so that its prune jobs need not count again."""
+    analysis = _analysis(model, input_shape)
+    return {"macs": _total_macs(analysis), "params": count_params(model),
+            "layer_macs": _layer_macs(model, analysis)}
 
 
 def count_params(model: nn.Module) -> int:

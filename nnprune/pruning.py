@@ -134,7 +134,14 @@ def layout_of(model: nn.Module, graph: tp.DependencyGraph) -> Layout:
 
 def model_layout(model: nn.Module, input_shape: tuple[int, ...]) -> Layout:
     """Layout of `model` for inputs of shape [C, H, W] (or [features])."""
-    return layout_of(model, dependency_graph(model, input_shape))
+    return layout_and_graph(model, input_shape)[0]
+
+
+def layout_and_graph(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[Layout, tp.DependencyGraph]:
+    """The layout and the dependency graph it came from; a caller that goes on to build a
+    `MacsModel` and remove channels passes the graph along instead of tracing the model again."""
+    graph = dependency_graph(model, input_shape)
+    return layout_of(model, graph), graph
 
 
 def group_scores(layout: Layout, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -237,12 +244,18 @@ class MacsModel:
         return total
 
 
-def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Layout) -> MacsModel:
+def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Layout,
+                     per_layer: dict[str, float] | None = None,
+                     graph: tp.DependencyGraph | None = None) -> MacsModel:
+    """The `MacsModel` of an unpruned `model`. `per_layer` (`metrics.layer_macs`, e.g. as stored
+    by `train`) and `graph` (from `layout_and_graph`) are computed here when not given."""
     from .metrics import layer_macs
 
-    per_layer = layer_macs(model, input_shape)
+    if per_layer is None:
+        per_layer = layer_macs(model, input_shape)
     modules = dict(model.named_modules())
-    graph = dependency_graph(model, input_shape)
+    if graph is None:
+        graph = dependency_graph(model, input_shape)
     names = {module: name for name, module in model.named_modules()}
     out_group = {name: None for name in per_layer}
     inputs: dict[str, dict[str, int]] = {name: {} for name in per_layer}
@@ -377,11 +390,13 @@ def _closest_last_step(entries: list[tuple], low: int, before: dict[str, int], f
 
 # ---------------------------------------------------------------- physical removal
 def apply_removal(model: nn.Module, input_shape: tuple[int, ...],
-                  removed: dict[str, list[int]]) -> nn.Module:
+                  removed: dict[str, list[int]], graph: tp.DependencyGraph | None = None) -> nn.Module:
     """Physically remove channels (in place) with torch-pruning. `removed` maps group key ->
-    channel indices in the unpruned model. Returns the model."""
+    channel indices in the unpruned model; `graph` is the unpruned model's dependency graph
+    (`layout_and_graph`; built here when not given). Returns the model."""
     modules = dict(model.named_modules())
-    graph = dependency_graph(model, input_shape)
+    if graph is None:
+        graph = dependency_graph(model, input_shape)
     for key, indices in removed.items():
         if not indices:
             continue
