@@ -1,8 +1,9 @@
-"""Names of the registered criteria and architectures, importable without torch.
+"""Names of the registered criteria, architectures and datasets, importable without torch.
 
 The workflow validates a config and builds its DAG from these (every SLURM job re-parses the
 workflow, so parsing must not pay for importing torch). `nnprune.criteria.CRITERIA` and
-`nnprune.models.MODELS` check at import that they register exactly these names.
+`nnprune.models.MODELS` check at import that they register exactly these names (as do the
+dataset and toy-dataset registries); `nnprune.specs` offers them as choices.
 """
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ DATA_DRIVEN_SOURCES = ("features", "gradients")
 ARCHITECTURES: tuple[str, ...] = (
     "resnet20", "resnet32", "resnet56", "resnet110", "vgg16", "densenet40", "googlenet",
     "resnet50", "mlp")
+
+# The in-memory datasets of `nnprune.data.DATASETS`, and imagenet (an ImageFolder root).
+DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet")
+NOISE_KINDS: tuple[str, ...] = ("symmetric", "pairwise")    # nnprune.data.noise.flip_labels
+TOY_DATASET_NAMES: tuple[str, ...] = ("moons", "circles", "spiral")    # nnprune.toy.TOY_DATASETS
 
 
 def data_driven(criterion: str) -> bool:

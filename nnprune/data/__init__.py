@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..names import DATASET_NAMES, check_registered
 from .datasets import DATASETS, DatasetSpec, dataset_spec, load_images
 from .loader import Batches
 from .noise import NOISE_KINDS, flip_labels
@@ -99,6 +100,8 @@ def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, va
                       pool_images[val_index], noisy_val, test_images, test_labels,
                       flipped_train, flipped_val)
 
+
+check_registered("dataset", set(DATASETS) | {"imagenet"}, set(DATASET_NAMES))
 
 __all__ = ["DATASETS", "DataBundle", "DatasetSpec", "NOISE_KINDS", "Batches", "dataset_spec",
            "flip_labels", "load_images", "prepare", "test_subset"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
+from ..names import NOISE_KINDS
 
 PAIR_MAPS: dict[str, dict[int, int]] = {
     # Fashion-MNIST: 0 T-shirt, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,
@@ -19,7 +20,6 @@ PAIR_MAPS: dict[str, dict[int, int]] = {
     "cifar10": {0: 2, 2: 0, 1: 9, 9: 1, 3: 5, 5: 3, 4: 7, 7: 4, 6: 3, 8: 0},
 }
 
-NOISE_KINDS = ("symmetric", "pairwise")
 
 
 def pair_map(dataset: str, num_classes: int) -> dict[int, int]:
