@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from _common import ROOT, report
+from nnprune.paths import score_name
 
 REFERENCE_TRAIN_RATE = 6434.0   # images/s, nnprune train resnet56 on an H100 at commit 54d2849
 
@@ -115,7 +116,7 @@ def main() -> int:
     print(f"score: 9 criteria, {score_images} images, process wall {wall:.1f} s")
     pruned = out / "pruned"
     wall = cli("prune", "--model", str(base / "model.pt"), "--scores",
-               str(scores / f"nuclear_si{score_images}" / "scores.pt"), "--pruning", "macs:0.404",
+               str(scores / score_name("nuclear", score_images) / "scores.pt"), "--pruning", "macs:0.404",
                "--latency", "--bn-recalibration", "2048", "--device", device, "--out", str(pruned),
                log=out / "prune.log")
     cut, nan = results(pruned), float("nan")

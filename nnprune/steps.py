@@ -1,10 +1,11 @@
-"""The pipeline steps behind the CLI: each reads paths, writes `--out/` atomically."""
+"""The steps that run a network: train, score, prune, finetune, evaluate (the study-wide ones are
+in `study_steps`). Each is a function of its typed spec (`nnprune.specs`) that writes its outputs
+atomically under `spec.out` and returns a `StepResult`; `nnprune.api` exposes them and the CLI
+only maps flags onto their specs."""
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_module
+from . import paths
 from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
@@ -19,36 +21,39 @@ from .io import load_torch, save_torch, write_json
 from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, recalibrate_batchnorm
 from .progress import progress_callback
 from .provenance import provenance
-from .train import TrainConfig, fit
+from .specs import DATA_KEYS, EvaluateSpec, FinetuneSpec, PruneSpec, ScoreSpec, StepResult, TrainConfig, TrainSpec, pick
+from .train import fit
 
-DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "test_size", "label_noise",
-             "noise_kind", "seed", "split_seed")
 SCORES_FORMAT = "nnprune-scores-v1"
-# `prune --latency`: a run's latency figure (benchmarks/bench_latency.py times more carefully)
+# `--latency`: a run's latency figure (benchmarks/bench_latency.py times more carefully)
 RUN_LATENCY = {"batch_size": 64, "repeats": 10, "warmup": 2}
 
 
 class Step:
-    """Shared bookkeeping: device, seed, start time, and the metrics.json writer."""
+    """Shared bookkeeping: threads, device, seed, start time, and the metrics.json writer."""
 
-    def __init__(self, name: str, args: argparse.Namespace):
-        self.name, self.args = name, args
-        self.out = Path(args.out) if getattr(args, "out", None) else None
+    def __init__(self, name: str, spec):
+        self.name, self.spec = name, spec
+        self.out = Path(spec.out) if getattr(spec, "out", None) else None
         self.started = dt.datetime.now(dt.timezone.utc)
         self.clock = time.perf_counter()
-        self.device = resolve_device(args.device)
-        seed_everything(args.seed, args.deterministic)
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        self.device = resolve_device(spec.device)
+        seed_everything(spec.seed, spec.deterministic)
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
 
-    def finish(self, results: dict, extra_config: dict | None = None, write: bool = True) -> dict:
-        config = {k: v for k, v in vars(self.args).items() if k != "func"}
-        config.update(extra_config or {})
-        record = {"step": self.name, "config": config, "results": results,
-                  "provenance": provenance(self.device, self.started, time.perf_counter() - self.clock)}
-        if not write:
-            return record
+    def record(self, results: dict, extra_config: dict | None = None) -> dict:
+        """The metrics.json record: the resolved spec (and `extra_config`), results, provenance."""
+        config = {"command": self.name, **asdict(self.spec), **(extra_config or {})}
+        return {"step": self.name, "config": config, "results": results,
+                "provenance": provenance(self.device, self.started, time.perf_counter() - self.clock)}
+
+    def finish(self, results: dict, extra_config: dict | None = None) -> dict:
+        """Write the record to OUT/metrics.json (print it when the spec has no `out`); return it."""
+        record = self.record(results, extra_config)
         if self.out is not None:
             write_json(self.out / "metrics.json", record)
         else:
@@ -78,35 +83,28 @@ def _check_fits(arch: str, spec, in_channels: int) -> None:
                         f"for new baselines) or use a dataset with {in_channels} channels")
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                       momentum=args.momentum, weight_decay=args.weight_decay,
-                       schedule=args.schedule, label_smoothing=args.label_smoothing,
-                       amp=args.amp, amp_dtype=args.amp_dtype, channels_last=args.channels_last,
-                       compile=args.compile, augment=args.augment,
-                       batches_per_epoch=args.batches_per_epoch)
-
-
-def train(args: argparse.Namespace) -> int:
+def train(spec: TrainSpec) -> StepResult:
+    """Train a baseline; keep the best-by-validation weights. Writes OUT/model.pt,
+    OUT/metrics.json and OUT/flipped_labels.json."""
     from .models import build
 
-    step = Step("train", args)
-    data_config = {k: getattr(args, k) for k in DATA_KEYS}
+    step = Step("train", spec)
+    data_config = {k: getattr(spec, k) for k in DATA_KEYS}
     bundle = _bundle(data_config)
-    spec = bundle.spec
-    build_args = {"num_classes": spec.num_classes, "in_channels": spec.channels, "width": args.width}
-    model = build(args.arch, **build_args)
-    config = _train_config(args)
-    step.log(f"{args.arch} (width {args.width}) on {spec.name}: {bundle.train_labels.numel()} train, "
-             f"{bundle.val_labels.numel()} val images, label noise {args.label_noise} "
+    dataset = bundle.spec
+    build_args = {"num_classes": dataset.num_classes, "in_channels": dataset.channels, "width": spec.width}
+    model = build(spec.arch, **build_args)
+    config = pick(TrainConfig, spec)
+    step.log(f"{spec.arch} (width {spec.width}) on {dataset.name}: {bundle.train_labels.numel()} train, "
+             f"{bundle.val_labels.numel()} val images, label noise {spec.label_noise} "
              f"({bundle.flipped_train.numel()} flipped), device {step.device}")
-    train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
+    train_batches = bundle.batches("train", config.batch_size, train=True, seed=spec.seed,
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment, drop_last=config.compile != "none")
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": data_config})
-    input_shape = (spec.channels, spec.image_size, spec.image_size)
+    input_shape = (dataset.channels, dataset.image_size, dataset.image_size)
     test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     model.cpu()
     results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
@@ -116,11 +114,10 @@ def train(args: argparse.Namespace) -> int:
     write_json(step.out / "flipped_labels.json",
                {"train_indices": bundle.flipped_train.tolist(), "val_indices": bundle.flipped_val.tolist(),
                 "note": "indices into the training subset / validation split of this run"})
-    save_model(step.out / "model.pt", model, args.arch, build_args, input_shape,
+    save_model(step.out / "model.pt", model, spec.arch, build_args, input_shape,
                data=data_config, train=asdict(config), acc_test=test_acc)
     step.log(f"test accuracy {test_acc:.2f}%")
-    step.finish(results)
-    return 0
+    return StepResult(step.finish(results), model.eval())
 
 
 def _model_and_data(path: str) -> tuple[torch.nn.Module, dict, data_module.DataBundle]:
@@ -130,20 +127,19 @@ def _model_and_data(path: str) -> tuple[torch.nn.Module, dict, data_module.DataB
     return model, meta, bundle
 
 
-def score(args: argparse.Namespace) -> int:
-    """Score with each criterion in --criterion (comma list) after each --score-images size;
-    writes OUT/{criterion}_si{n}/scores.pt and metrics.json (n = 0 for data-free criteria)."""
+def score(spec: ScoreSpec) -> StepResult:
+    """Score with each of `criteria` after each of `score_images` (data-free criteria once, as
+    score_images 0): one folder per score file, named by `paths.score_name`, holding scores.pt
+    and metrics.json. Outputs "scores" {(criterion, score_images): {layer: scores}} and "files"
+    {(criterion, score_images): path of scores.pt}."""
     from .criteria import CRITERIA
     from .pruning import model_layout
     from .scoring import score_features, score_model
 
-    step = Step("score", args)
-    names = [n for n in args.criterion.split(",") if n]
-    for name in names:
-        if name not in CRITERIA:
-            raise UserError(f"unknown criterion {name!r}", f"use criteria from: {', '.join(CRITERIA)}")
-    sizes = sorted({int(n) for n in str(args.score_images).split(",") if n})
-    model, meta, bundle = _model_and_data(args.model)
+    step = Step("score", spec)
+    names = list(spec.criteria)
+    sizes = sorted(set(spec.score_images))
+    model, meta, bundle = _model_and_data(spec.model)
     layout = model_layout(model, tuple(meta["input_shape"]))
     available = bundle.train_labels.numel()
     data_driven = [CRITERIA[n] for n in names if CRITERIA[n].data_driven]
@@ -153,28 +149,31 @@ def score(args: argparse.Namespace) -> int:
     model.to(step.device)
     results: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
     if data_driven:
-        batches = bundle.batches("train", args.batch_size, train=False, device=step.device)
+        batches = bundle.batches("train", spec.batch_size, train=False, device=step.device)
         batches.shuffle = True
-        batches.generator.manual_seed(args.seed)
+        batches.generator.manual_seed(spec.seed)
         results.update(score_features(model, layout.layers, data_driven, batches, sizes,
-                                      args.feature_point, progress_callback(step.name, step.log, "scored", "images")))
+                                      spec.feature_point, progress_callback(step.name, step.log, "scored", "images")))
     for name in names:
         if not CRITERIA[name].data_driven:
-            results[(name, 0)] = score_model(model, layout.layers, name, seed=args.seed)[0]
+            results[(name, 0)] = score_model(model, layout.layers, name, seed=spec.seed)[0]
     seconds = round(time.perf_counter() - step.clock, 3)
+    baseline = {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]}
     for (name, used), scores in results.items():
-        folder = step.out / f"{name}_si{used}"
+        folder = step.out / paths.score_name(name, used)
         save_torch(folder / "scores.pt", {
             "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": name,
             "layers": layout.layers, "scores": scores, "score_images": used,
-            "feature_point": (args.feature_point or CRITERIA[name].feature_point),
+            "feature_point": (spec.feature_point or CRITERIA[name].feature_point),
             "channels": {layer: int(s.numel()) for layer, s in scores.items()}})
-        record = step.finish({"criterion": name, "score_images_used": used,
+        record = step.record({"criterion": name, "score_images_used": used,
                               "layers": len(layout.layers), "seconds_all_criteria": seconds},
-                             {"criterion": name, "score_images": used}, write=False)
+                             {"criterion": name, "score_images": used, **baseline})
         write_json(folder / "metrics.json", record)
     step.log(f"{len(results)} score files for {', '.join(names)} in {seconds:.1f}s")
-    return 0
+    files = {key: step.out / paths.score_name(*key) / "scores.pt" for key in results}
+    summary = step.record({"files": [str(path) for path in files.values()], "seconds": seconds}, baseline)
+    return StepResult(summary, outputs={"scores": results, "files": files})
 
 
 def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int]) -> dict:
@@ -188,62 +187,66 @@ def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int
     return record
 
 
-def prune(args: argparse.Namespace) -> int:
+def prune(spec: PruneSpec) -> StepResult:
+    """Remove the lowest-scored channels of a baseline by `pruning`; writes OUT/model.pt and
+    OUT/metrics.json with MACs, params and test accuracy (%) before and after (and with
+    `bn_recalibration`, after re-estimating BatchNorm statistics; with `latency`, ms per batch)."""
     from .pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
 
-    step = Step("prune", args)
-    model, meta, bundle = _model_and_data(args.model)
+    step = Step("prune", spec)
+    model, meta, bundle = _model_and_data(spec.model)
     input_shape = tuple(meta["input_shape"])
     if meta["removed"]:
-        raise UserError(f"{args.model} is already pruned", "prune the unpruned baseline's model.pt")
+        raise UserError(f"{spec.model} is already pruned", "prune the unpruned baseline's model.pt")
     layout = model_layout(model, input_shape)
     modules = dict(model.named_modules())
     channels = {n: int(modules[n].weight.shape[0]) for n in layout.layers}
-    record = load_scores(args.scores, meta["arch"], layout.layers, channels)
-    scheme = parse_scheme(args.pruning, meta["arch"])
+    record = load_scores(spec.scores, meta["arch"], layout.layers, channels)
+    scheme = parse_scheme(spec.pruning, meta["arch"])
     macs_model = build_macs_model(model, input_shape, layout) if scheme.kind == "macs" else None
     removed = allocate(layout, record["scores"], scheme, macs_model)
     test = _eval_batches(bundle, "test", step)
     base = {"macs": count_macs(model, input_shape), "params": count_params(model),
             "acc": meta["acc_test"]}  # measured by `train` on the same clean test set
     model.to(step.device)
-    if args.latency:
+    if spec.latency:
         base["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
     apply_removal(model.cpu(), input_shape, removed)
     pruned = {"macs": count_macs(model, input_shape), "params": count_params(model)}
     pruned["acc"] = accuracy(model.to(step.device), test)
-    if args.bn_recalibration:
+    if spec.bn_recalibration:
         # Reported beside the raw figure: the saved model keeps its original BN statistics.
         recalibrated = copy.deepcopy(model)
-        recalibrate_batchnorm(recalibrated, bundle.batches("train", 256, seed=args.seed,
-                                                           device=step.device), args.bn_recalibration)
+        recalibrate_batchnorm(recalibrated, bundle.batches("train", 256, seed=spec.seed,
+                                                           device=step.device), spec.bn_recalibration)
         pruned["acc_bn_recalibrated"] = accuracy(recalibrated, test)
-    if args.latency:
+    if spec.latency:
         pruned["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"], input_shape,
-               removed, data=meta["data"], train=meta["train"], pruning=args.pruning,
+               removed, data=meta["data"], train=meta["train"], pruning=spec.pruning,
                criterion=record["criterion"], score_images=record["score_images"],
                acc_test=pruned["acc"], acc_base=base["acc"])
-    step.log(f"{args.pruning} by {record['criterion']}: MACs {base['macs']:,} -> {pruned['macs']:,}, "
+    step.log(f"{spec.pruning} by {record['criterion']}: MACs {base['macs']:,} -> {pruned['macs']:,}, "
              f"accuracy {base['acc']:.2f}% -> {pruned['acc']:.2f}%")
-    step.finish({"base": base, "pruned": pruned, "criterion": record["criterion"],
-                 "score_images": record["score_images"],
-                 "removed_channels": {k: len(v) for k, v in removed.items()},
-                 "kept_channels": {g.key: g.channels - len(removed[g.key]) for g in layout.groups}},
-                {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]})
-    return 0
+    metrics = step.finish({"base": base, "pruned": pruned, "criterion": record["criterion"],
+                           "score_images": record["score_images"],
+                           "removed_channels": {k: len(v) for k, v in removed.items()},
+                           "kept_channels": {g.key: g.channels - len(removed[g.key]) for g in layout.groups}},
+                          {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]})
+    return StepResult(metrics, model.eval())
 
 
-def finetune(args: argparse.Namespace) -> int:
-    step = Step("finetune", args)
-    model, meta, bundle = _model_and_data(args.model)
-    config = _train_config(args)
-    train_batches = bundle.batches("train", config.batch_size, train=True, seed=args.seed,
+def finetune(spec: FinetuneSpec) -> StepResult:
+    """Fine-tune a (pruned) model; writes OUT/model.pt and OUT/metrics.json (test accuracy, %)."""
+    step = Step("finetune", spec)
+    model, meta, bundle = _model_and_data(spec.model)
+    config = pick(TrainConfig, spec)
+    train_batches = bundle.batches("train", config.batch_size, train=True, seed=spec.seed,
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment, drop_last=config.compile != "none")
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
-                  run_inputs={"data": meta["data"], "seed": args.seed})
+                  run_inputs={"data": meta["data"], "seed": spec.seed})
     test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"],
                tuple(meta["input_shape"]), meta["removed"],
@@ -251,105 +254,17 @@ def finetune(args: argparse.Namespace) -> int:
                                                               "input_shape", "removed")},
                   "acc_test": test_acc})
     step.log(f"test accuracy after fine-tuning {test_acc:.2f}%")
-    step.finish({"acc_test": test_acc, "acc_val": summary["best_val_acc"], "train": summary})
-    return 0
+    # What was fine-tuned, from the model file: the run stands on its own without its path.
+    run = {key: meta.get(key) for key in ("arch", "build_args", "data", "pruning", "criterion", "score_images")}
+    metrics = step.finish({"acc_test": test_acc, "acc_val": summary["best_val_acc"], "train": summary}, run)
+    return StepResult(metrics, model.eval())
 
 
-def evaluate(args: argparse.Namespace) -> int:
-    step = Step("evaluate", args)
-    model, meta, bundle = _model_and_data(args.model)
+def evaluate(spec: EvaluateSpec) -> StepResult:
+    """Clean-test accuracy (%), MACs and params of a model; OUT/metrics.json, or printed."""
+    step = Step("evaluate", spec)
+    model, meta, bundle = _model_and_data(spec.model)
     input_shape = tuple(meta["input_shape"])
     results = {"macs": count_macs(model, input_shape), "params": count_params(model),
                "acc_test": accuracy(model.to(step.device), _eval_batches(bundle, "test", step))}
-    step.finish(results)
-    return 0
-
-
-def aggregate(args: argparse.Namespace) -> int:
-    from .aggregate import collect_runs, score_stability
-    from .io import write_text
-
-    out = Path(args.out)
-    frame = collect_runs([Path(p) for p in args.runs], study_dir=out)
-    write_text(out / "runs.csv", frame.to_csv(index=False))
-    stability = score_stability([Path(p) for p in args.scores or []])
-    write_text(out / "stability.csv", stability.to_csv(index=False))
-    print(f"[aggregate] {len(frame)} runs, {len(stability)} stability rows -> {out}")
-    return 0
-
-
-def report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
-    written = write_report(Path(args.study_dir), main_pruning=args.main_pruning,
-                           main_score_images=args.main_score_images)
-    print(f"[report] {len(written)} files under {args.study_dir}")
-    return 0
-
-
-def toy(args: argparse.Namespace) -> int:
-    """One toy dataset, every seed: writes OUT/toy.csv, OUT/boundaries.pt, OUT/metrics.json."""
-    from .toy import TOY_DATASETS, ToyConfig, check_criteria, run_dataset
-
-    step = Step("toy", args)
-    if args.dataset not in TOY_DATASETS:
-        raise UserError(f"unknown toy dataset {args.dataset!r}", f"use one of: {', '.join(TOY_DATASETS)}")
-
-    def floats(text):
-        return [float(v) for v in text.split(",") if v]
-
-    config = ToyConfig(seeds=list(range(args.seed, args.seed + args.seeds)),
-                       train_points=args.train_points, test_points=args.test_points,
-                       width=args.width, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-                       score_per_class=args.score_per_class, fractions=floats(args.fractions),
-                       input_noise=floats(args.input_noise), grid=args.grid,
-                       criteria=[c for c in args.criteria.split(",") if c])
-    check_criteria(config.criteria)
-    frame, boundaries = run_dataset(args.dataset, config)
-    from .io import write_text
-    write_text(step.out / "toy.csv", frame.to_csv(index=False))
-    save_torch(step.out / "boundaries.pt", boundaries)
-    base = frame[frame.input_noise == 0].groupby("seed").acc_base.first()
-    step.log(f"{args.dataset}: unpruned test accuracy {base.mean():.1f}% (min {base.min():.1f}%), "
-             f"{len(frame)} rows")
-    step.finish({"rows": len(frame), "acc_base_mean": float(base.mean()), "acc_base_min": float(base.min())})
-    return 0
-
-
-def toy_report(args: argparse.Namespace) -> int:
-    """Toy figures and the combined toy.csv from the per-dataset outputs."""
-    import pandas as pd
-
-    from .io import write_text
-    from .report import save_figure
-    from .toy import plot_boundaries, plot_curves
-
-    out = Path(args.out)
-    frames = [pd.read_csv(Path(d) / "toy.csv") for d in args.inputs]
-    frame = pd.concat(frames, ignore_index=True)
-    write_text(out / "toy.csv", frame.to_csv(index=False))
-    criteria = list(dict.fromkeys(frame.criterion))
-    fractions = sorted(frame.fraction.unique())
-    for folder in args.inputs:
-        boundaries = load_torch(Path(folder) / "boundaries.pt", "toy boundaries")
-        dataset = Path(folder).name
-        save_figure(plot_boundaries(boundaries, dataset, criteria, fractions), out, f"boundaries_{dataset}")
-    save_figure(plot_curves(frame, "global"), out, "toy_curves")
-    if "per-layer" in set(frame.get("allocation", [])):
-        save_figure(plot_curves(frame, "per-layer"), out, "toy_curves_per_layer")
-    print(f"[toy-report] {len(frame)} rows, figures in {out}")
-    return 0
-
-
-def claims(args: argparse.Namespace) -> int:
-    from .claims import write_claims
-    from .verdicts import ClaimSettings
-
-    try:
-        settings = ClaimSettings.from_mapping(json.loads(args.settings))
-    except json.JSONDecodeError as error:
-        raise UserError(f"--settings is not JSON: {error}", "pass the config's claims: section as JSON") from None
-    written = write_claims(Path(args.study_dir), args.main_pruning, args.main_score_images, settings)
-    for claim in written:
-        print(f"[claims] {claim.name}: {claim.verdict}")
-    return 0
+    return StepResult(step.finish(results), model.cpu().eval())

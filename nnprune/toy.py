@@ -18,16 +18,16 @@ physical removal does to an MLP (a test checks it against torch-pruning).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 from torch import nn
 
-from .criteria import CRITERIA
 from .models import build
+from .names import TOY_DATASET_NAMES, check_registered
 from .pruning import Layout, allocate_channels, model_layout
 from .scoring import score_model
+from .specs import ToySpec
 
 
 # ---------------------------------------------------------------- data
@@ -67,28 +67,10 @@ TOY_DATASETS = {
     "circles": (lambda n, g: make_circles(n, 0.1, 0.3, g), 2),
     "spiral": (lambda n, g: make_spiral(n, 4, 0.2, g), 4),
 }
+check_registered("toy dataset", set(TOY_DATASETS), set(TOY_DATASET_NAMES))
 
 
-@dataclass
-class ToyConfig:
-    seeds: list[int] = field(default_factory=lambda: list(range(10)))
-    train_points: int = 1000
-    test_points: int = 1000
-    width: float = 1.0                     # 1.0 = the 2-1000-1000-1000-C MLP
-    steps: int = 300
-    lr: float = 1e-3
-    batch_size: int = 128
-    score_per_class: int = 10              # reference samples per class for data-driven criteria
-    fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 0.75])
-    input_noise: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.3])
-    grid: int = 64                         # grid x grid points over the input plane
-    criteria: list[str] = field(default_factory=lambda: ["nuclear", "nuclear-stacked", "hrank", "apoz",
-                                                         "taylor", "l1", "l2", "fpgm", "random"])
-    # global (the claim's setting) and, as a secondary analysis, the same fraction in every layer
-    allocations: list[str] = field(default_factory=lambda: ["global", "per-layer"])
-
-
-def train_mlp(points: torch.Tensor, labels: torch.Tensor, classes: int, config: ToyConfig,
+def train_mlp(points: torch.Tensor, labels: torch.Tensor, classes: int, config: ToySpec,
               seed: int) -> nn.Module:
     """Adam on cross-entropy; returns the model in eval mode."""
     torch.manual_seed(seed)
@@ -166,11 +148,12 @@ def pruned_forward(model: nn.Module, keep: dict[str, torch.Tensor] | None):
     return forward
 
 
-def run_dataset(name: str, config: ToyConfig) -> tuple[pd.DataFrame, dict]:
+def run_dataset(name: str, config: ToySpec) -> tuple[pd.DataFrame, dict]:
     """All seeds of one toy dataset. Returns (rows, boundary predictions of the first seed)."""
     make, classes = TOY_DATASETS[name]
     rows, boundaries = [], {}
-    for seed in config.seeds:
+    seeds = config.seed_list
+    for seed in seeds:
         generator = torch.Generator().manual_seed(seed)
         train_x, train_y = make(config.train_points, generator)
         test_x, test_y = make(config.test_points, generator)
@@ -187,7 +170,7 @@ def run_dataset(name: str, config: ToyConfig) -> tuple[pd.DataFrame, dict]:
         base_grid = base(grid).argmax(1)
         base_pred = {s: base(x).argmax(1) for s, x in noisy.items()}
         ref_x, ref_y = reference_samples(train_x, train_y, config.score_per_class, generator)
-        if seed == config.seeds[0]:
+        if seed == seeds[0]:
             boundaries = {"grid_x": axis_x, "grid_y": axis_y, "train_x": train_x, "train_y": train_y,
                           "unpruned": base_grid.reshape(config.grid, config.grid), "pruned": {}}
         for criterion in config.criteria:
@@ -209,16 +192,9 @@ def run_dataset(name: str, config: ToyConfig) -> tuple[pd.DataFrame, dict]:
                         "acc_pruned": 100.0 * (pred == test_y).float().mean().item(),
                         "prediction_change": 100.0 * (pred != base_pred[sigma]).float().mean().item(),
                         "boundary_change": 100.0 * change})
-                if seed == config.seeds[0] and allocation == config.allocations[0]:
+                if seed == seeds[0] and allocation == config.allocations[0]:
                     boundaries["pruned"][f"{criterion}@{fraction}"] = grid_pred.reshape(config.grid, config.grid)
     return pd.DataFrame(rows), boundaries
-
-
-def check_criteria(names: list[str]) -> None:
-    unknown = [n for n in names if n not in CRITERIA]
-    if unknown:
-        from .errors import UserError
-        raise UserError(f"toy: unknown criteria {unknown}", f"use criteria from: {', '.join(CRITERIA)}")
 
 
 def plot_boundaries(boundaries: dict, dataset: str, criteria: list[str], fractions: list[float]):

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -25,42 +25,11 @@ from .errors import UserError
 from .io import load_torch, save_torch
 from .metrics import accuracy
 from .progress import progress_bar
+from .specs import TrainConfig  # defined with the step specs (torch-free); imported from here too
 
-AMP_DTYPES = ("auto", "bfloat16", "float16")
 # On a terminal, the progress bar's running loss is read from the device (one host sync) after an
 # epoch's first batch and then at most this often, never once per step.
 LOSS_REFRESH_SECONDS = 2.0
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"          # cosine | step (x0.1 at 50% and 75% of the epochs)
-    label_smoothing: float = 0.0
-    amp: bool = False                 # autocast, in `amp_dtype`
-    amp_dtype: str = "auto"           # auto (bfloat16 where supported, else float16) | bfloat16 | float16
-    channels_last: bool = False
-    compile: str = "none"             # none | default | reduce-overhead | max-autotune (torch.compile mode)
-    augment: str = "default"          # default (dataset's crop + flip) | flip | none
-    batches_per_epoch: int | None = None  # cap an epoch (short fine-tunes); None = all batches
-
-    def validate(self) -> None:
-        if self.augment not in ("default", "flip", "none"):
-            raise UserError(f"unknown augment {self.augment!r}", "use default, flip or none")
-        if self.amp_dtype not in AMP_DTYPES:
-            raise UserError(f"unknown amp_dtype {self.amp_dtype!r}", f"use {', '.join(AMP_DTYPES)}")
-        if self.compile not in COMPILE_MODES:
-            raise UserError(f"unknown compile mode {self.compile!r}", f"use {', '.join(COMPILE_MODES)}")
-        if self.schedule not in ("cosine", "step"):
-            raise UserError(f"unknown schedule {self.schedule!r}", "use cosine or step")
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
-            raise UserError("epochs must be >= 0, batch_size >= 1 and lr > 0",
-                            f"got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
 
 
 def training_forward(model: nn.Module, config: TrainConfig) -> Callable:

@@ -637,7 +637,8 @@ def test_every_metrics_json_records_config_and_provenance(smoke_local):
         record = json.loads(path.read_text())
         step, config, provenance = record["step"], record["config"], record["provenance"]
         steps[step] = steps.get(step, 0) + 1
-        options = {a.dest for a in subparsers[step]._actions if a.dest != "help"}
+        # --spec is a source of settings, not one: its values are among the options recorded
+        options = {a.dest for a in subparsers[step]._actions if a.dest not in ("help", "spec")}
         assert options <= set(config), (path, options - set(config))     # every option, resolved
         assert isinstance(config["seed"], int)
         assert re.fullmatch(r"[0-9a-f]{40}", provenance["git_commit"] or "") \

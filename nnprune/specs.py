@@ -1,0 +1,340 @@
+"""Typed specs of the pipeline steps: every setting of a step, with its default, defined once.
+
+A step of `nnprune.api` is a function of one of these dataclasses. The command line
+(`nnprune.cli`) builds its flags from them (each field's name, default, `choices` and `help`
+metadata), the workflow passes each job's spec as JSON (`nnprune.jobspecs`), and a test holds
+the config schema equal to them. Importable without torch, so `import nnprune.api` stays light.
+
+Field names are the flags (`batch_size` is `--batch-size`) and the keys of the `config` a step
+records in its metrics.json.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import types
+import typing
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
+
+AMP_DTYPES = ("auto", "bfloat16", "float16")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+
+
+def option(default: Any = MISSING, help: str = "", choices: typing.Iterable[str] | None = None,
+           aliases: tuple[str, ...] = ()) -> Any:
+    """A spec field: its default (none: required; a list default is copied for each instance),
+    the command-line help (with units), the allowed values (of each item, for a list) and extra
+    flag names."""
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None,
+                "aliases": tuple(aliases)}
+    if isinstance(default, (list, dict)):     # mutable: each spec gets its own copy
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def default_of(spec_field: Field) -> Any:
+    """A field's default value, or MISSING for a required field."""
+    if spec_field.default_factory is not MISSING:
+        return spec_field.default_factory()
+    return spec_field.default
+
+
+def check_choices(spec: Any) -> None:
+    """Raise a UserError naming the field when a value (or a list item) is not one of its choices."""
+    for spec_field in fields(spec):
+        allowed = spec_field.metadata.get("choices")
+        value = getattr(spec, spec_field.name)
+        if allowed is None or value is None:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item not in allowed:
+                raise UserError(f"{spec_field.name} {item!r} is not one of the allowed values",
+                                f"use one of: {', '.join(map(str, allowed))}")
+
+
+class Spec:
+    """Base of the step specs: values are checked against their choices when a spec is made."""
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+# ---------------------------------------------------------------- building blocks
+@dataclass(kw_only=True)
+class RunOptions:
+    device: str = option("auto", "auto (cuda if available), cpu, cuda or cuda:N")
+    seed: int = option(0, "run seed")
+    threads: int | None = option(None, "torch CPU threads (None: torch's default)")
+    deterministic: bool = option(False, "deterministic kernels (matters on CUDA; CPU runs are "
+                                        "deterministic anyway)")
+
+
+@dataclass(kw_only=True)
+class DataSpec:
+    dataset: str = option("fashion-mnist", "dataset", choices=DATASET_NAMES)
+    data_root: str = option("data", "directory holding the datasets")
+    train_size: int | None = option(None, "number of training images (None: all but the validation split)")
+    val_size: int = option(5000, "training images held out for checkpoint selection")
+    test_size: int | None = option(None, "evaluate on a fixed random subset of this many test images, "
+                                         "the same for every run (None: the whole test set)")
+    label_noise: float = option(0.0, "fraction of training (and validation) labels flipped, in [0, 1)")
+    noise_kind: str = option("symmetric", "symmetric: uniform over other classes; pairwise: a fixed "
+                                          "similar class", choices=NOISE_KINDS)
+    split_seed: int = option(0, "seed of the validation/training split")
+
+
+DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "test_size", "label_noise",
+             "noise_kind", "seed", "split_seed")   # a model's `data` record: DataSpec and the run seed
+
+
+@dataclass
+class TrainConfig:
+    """SGD optimisation settings of `train` and `finetune` (`nnprune.train.fit`)."""
+    epochs: int = option(10, "epochs")
+    batch_size: int = option(128, "batch size (images)")
+    lr: float = option(0.1, "initial SGD learning rate")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "weight decay")
+    schedule: str = option("cosine", "cosine annealing, or x0.1 steps at 50% and 75% of the epochs",
+                           choices=("cosine", "step"))
+    label_smoothing: float = option(0.0, "label smoothing")
+    amp: bool = option(False, "mixed precision (autocast in amp_dtype)")
+    amp_dtype: str = option("auto", "auto: bfloat16 on the CPU and on GPUs that support it, else float16",
+                            choices=AMP_DTYPES)
+    channels_last: bool = option(False, "channels_last memory format")
+    compile: str = option("none", "torch.compile the training step in this mode (CUDA; reduce-overhead "
+                                  "adds CUDA graphs); batches keep one shape (the last partial one is "
+                                  "dropped)", choices=COMPILE_MODES)
+    augment: str = option("default", "training augmentation: the dataset's crop+flip (default), flips "
+                                     "only, none", choices=("default", "flip", "none"))
+    batches_per_epoch: int | None = option(None, "stop each epoch after this many batches (None: all)")
+
+    def validate(self) -> None:
+        check_choices(self)
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise UserError("epochs must be >= 0, batch_size >= 1 and lr > 0",
+                            f"got epochs={self.epochs}, batch_size={self.batch_size}, lr={self.lr}")
+
+
+def pick(cls: type, spec: Any) -> Any:
+    """An instance of dataclass `cls` from the same-named fields of `spec` (e.g. the TrainConfig
+    of a TrainSpec)."""
+    return cls(**{f.name: getattr(spec, f.name) for f in fields(cls)})
+
+
+# ---------------------------------------------------------------- the steps
+@dataclass(kw_only=True)
+class TrainSpec(Spec, DataSpec, TrainConfig, RunOptions):
+    """`train`: a baseline; best-by-validation weights."""
+    arch: str = option(help="architecture", choices=ARCHITECTURES)
+    width: float = option(1.0, "channel width multiplier")
+    out: str = option(help="output directory (model.pt, metrics.json)")
+
+
+@dataclass(kw_only=True)
+class ScoreSpec(Spec, RunOptions):
+    """`score`: every prunable channel of a model, with each criterion at each score_images."""
+    model: str = option(help="model.pt of the trained baseline")
+    criteria: list[str] = option(help="criteria (listed above)", choices=CRITERION_SOURCES,
+                                 aliases=("--criterion",))
+    score_images: list[int] = option([1280], "training images used by data-driven criteria; "
+                                             "several sizes are scored in one pass")
+    feature_point: str | None = option(None, "where feature maps are read (None: the criterion's own)",
+                                       choices=("bn", "relu"))
+    batch_size: int = option(128, "scoring batch size (images)")
+    out: str = option(help="output directory: one folder (scores.pt, metrics.json) per criterion "
+                           "and score_images, named by nnprune.paths.score_name")
+
+
+@dataclass(kw_only=True)
+class PruneSpec(Spec, RunOptions):
+    """`prune`: remove the lowest-scored channels physically; cost and accuracy before and after."""
+    model: str = option(help="model.pt of the baseline")
+    scores: str = option(help="scores.pt from `nnprune score`")
+    pruning: str = option(help="uniform:<rate> | rates:<HRank string> | preset:hrank | macs:<fraction>, "
+                               "optionally :round_to=<n>")
+    latency: bool = option(False, "also measure latency (ms) before and after pruning")
+    bn_recalibration: int = option(0, "also report accuracy after re-estimating BatchNorm statistics "
+                                      "on this many training images (no weight updates; 0: off)")
+    out: str = option(help="output directory (model.pt, metrics.json)")
+
+
+@dataclass(kw_only=True)
+class FinetuneSpec(Spec, TrainConfig, RunOptions):
+    """`finetune`: SGD on a pruned model (the fine-tuning defaults of epochs and lr)."""
+    model: str = option(help="model.pt of the pruned model")
+    epochs: int = option(5, "epochs")
+    lr: float = option(0.01, "initial SGD learning rate")
+    out: str = option(help="output directory (model.pt, metrics.json)")
+
+
+@dataclass(kw_only=True)
+class EvaluateSpec(Spec, RunOptions):
+    """`evaluate`: clean-test accuracy (%), MACs and params of a model."""
+    model: str = option(help="model.pt to evaluate")
+    out: str | None = option(None, "write metrics.json here (None: print it)")
+
+
+@dataclass(kw_only=True)
+class AggregateSpec(Spec):
+    """`aggregate`: every run's metrics into runs.csv, every score file into stability.csv."""
+    runs: list[str] = option(help="pruned-model metrics.json files")
+    scores: list[str] = option([], "scores.pt files (stability analysis)")
+    out: str = option(help="study directory for runs.csv and stability.csv")
+
+
+@dataclass(kw_only=True)
+class ReportSpec(Spec):
+    """`report`: tables and figures from runs.csv and stability.csv."""
+    study_dir: str = option(help="results/{study}")
+    main_pruning: str | None = option(None, "main pruning level (None: the first)")
+    main_score_images: int | None = option(None, "main score_images (None: the largest)")
+
+
+@dataclass(kw_only=True)
+class ClaimsSpec(Spec):
+    """`claims`: verdicts on the paper's claims, claims.md, claims.json and forest plots."""
+    study_dir: str = option(help="results/{study}")
+    main_pruning: str = option(help="the study's main pruning level")
+    main_score_images: int = option(help="the main score_images")
+    settings: dict = option({}, "the config's `claims:` section: alpha, power, margins {accuracy_pp, "
+                                "spearman, boundary_pp}, primary {toy_fraction, score_images, label_noise, "
+                                "noise_kind, pruning}; keys left out take their defaults (config/README.md)")
+
+
+@dataclass(kw_only=True)
+class ToySpec(Spec, RunOptions):
+    """`toy`: the 2-D decision-boundary experiment on one toy dataset, every seed."""
+    dataset: str = option(help="toy dataset", choices=TOY_DATASET_NAMES)
+    seeds: int = option(10, "number of seeds, from seed on")
+    width: float = option(1.0, "hidden width multiplier; 1.0 = 2-1000-1000-1000-C")
+    steps: int = option(300, "Adam steps")
+    lr: float = option(1e-3, "Adam learning rate")
+    batch_size: int = option(128, "Adam batch size (points)")
+    train_points: int = option(1000, "training points")
+    test_points: int = option(1000, "test points")
+    score_per_class: int = option(10, "reference (scoring) samples per class")
+    fractions: list[float] = option([0.1, 0.25, 0.5, 0.75], "fractions of hidden units removed")
+    input_noise: list[float] = option([0.01, 0.1, 0.3], "Gaussian input-noise sigmas on test inputs")
+    grid: int = option(64, "grid points per axis of the decision-boundary plot")
+    criteria: list[str] = option(list(CRITERION_SOURCES), "criteria", choices=CRITERION_SOURCES)
+    allocations: list[str] = option(["global", "per-layer"], "global (the claim's setting) and/or the "
+                                    "same fraction in every layer", choices=("global", "per-layer"))
+    out: str = option(help="output directory (toy.csv, boundaries.pt, metrics.json)")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+
+@dataclass(kw_only=True)
+class ToyReportSpec(Spec):
+    """`toy-report`: toy figures and the combined toy.csv from `toy` outputs."""
+    inputs: list[str] = option(help="output directories of `nnprune toy`")
+    out: str = option(help="output directory")
+
+
+STEP_SPECS: dict[str, type] = {
+    "train": TrainSpec, "score": ScoreSpec, "prune": PruneSpec, "finetune": FinetuneSpec,
+    "evaluate": EvaluateSpec, "aggregate": AggregateSpec, "report": ReportSpec,
+    "claims": ClaimsSpec, "toy": ToySpec, "toy-report": ToyReportSpec}
+
+
+@dataclass
+class StepResult:
+    """What a step of `nnprune.api` returns.
+
+    metrics: the record the step writes to metrics.json (step, config, results, provenance;
+      for score, one summary record; empty for aggregate, report, claims and toy-report).
+    model: train, prune, finetune, evaluate: the model on the CPU in eval mode; else None.
+    outputs: step-specific objects, named: score {"scores": {(criterion, score_images):
+      {layer: tensor}}, "files": {(criterion, score_images): scores.pt path}}; aggregate
+      {"runs", "stability"} DataFrames; report {"files"}; claims {"claims"}; toy {"frame",
+      "boundaries"}; toy-report {"frame"}.
+    """
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.metrics.get("results", {})
+
+
+# ---------------------------------------------------------------- specs from plain values
+def field_type(cls: type, name: str) -> tuple[type, bool, bool]:
+    """(scalar type, is a list, may be None) of field `name` of spec class `cls`."""
+    hint = typing.get_type_hints(cls)[name]
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, members[0]
+    if typing.get_origin(hint) is list:
+        return typing.get_args(hint)[0], True, optional
+    return hint, False, optional
+
+
+def _coerce(name: str, kind: type, value: Any) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"setting {name} = {value!r} is not a {kind.__name__}",
+                        f"give {name} as a {kind.__name__}")
+    return value
+
+
+def from_values(cls: type, values: dict[str, Any]) -> Any:
+    """A `cls` spec from plain values (JSON or parsed flags): unknown and missing settings,
+    values of the wrong type and values outside their choices raise a UserError."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(f"unknown setting(s) {', '.join(unknown)}", f"use settings from: {', '.join(known)}")
+    missing = [name for name, f in known.items() if name not in values and default_of(f) is MISSING]
+    if missing:
+        raise UserError(f"missing required setting(s): {', '.join('--' + m.replace('_', '-') for m in missing)}",
+                        "give them as flags or in the --spec JSON")
+    coerced = {}
+    for name, value in values.items():
+        kind, is_list, optional = field_type(cls, name)
+        if value is None and optional:
+            coerced[name] = None
+        elif is_list:
+            if not isinstance(value, (list, tuple)):
+                raise UserError(f"setting {name} = {value!r} is not a list", f"give {name} as a list")
+            coerced[name] = [_coerce(name, kind, item) for item in value]
+        else:
+            coerced[name] = _coerce(name, kind, value)
+    return cls(**coerced)
+
+
+def read_spec(text: str) -> dict[str, Any]:
+    """Spec values from a JSON object given inline ('{"epochs": 6}') or in a file."""
+    source = text if text.lstrip().startswith("{") else None
+    if source is None:
+        try:
+            source = Path(text).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UserError(f"cannot read spec file {text}: {error.strerror}",
+                            "pass a JSON file or an inline JSON object") from None
+    try:
+        values = json.loads(source)
+    except json.JSONDecodeError as error:
+        raise UserError(f"spec is not valid JSON: {error}", "pass a JSON object of settings") from None
+    if not isinstance(values, dict):
+        raise UserError("spec is not a JSON object", 'pass an object such as {"epochs": 6}')
+    return values
+
+
+def spec_json(cls: type, values: dict[str, Any]) -> str:
+    """One line of JSON for the `--spec` of a `cls` job, keys sorted (stable shell text); the keys
+    must be fields of `cls`."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {unknown}")
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
