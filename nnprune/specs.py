@@ -130,9 +130,11 @@ def pick(cls: type, spec: Any) -> Any:
 # ---------------------------------------------------------------- the steps
 @dataclass(kw_only=True)
 class TrainSpec(Spec, DataSpec, TrainConfig, RunOptions):
-    """`train`: a baseline; best-by-validation weights."""
+    """`train`: a baseline; best-by-validation weights, cost measured once for every prune job."""
     arch: str = option(help="architecture", choices=ARCHITECTURES)
     width: float = option(1.0, "channel width multiplier")
+    latency: bool = option(False, "also time the trained model (batch 64, median of 10 passes, ms) "
+                                  "for `prune --latency`")
     out: str = option(help="output directory (model.pt, metrics.json)")
 
 

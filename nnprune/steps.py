@@ -18,7 +18,7 @@ from .checkpoint import load_model, save_model
 from .device import resolve_device, seed_everything
 from .errors import UserError
 from .io import load_torch, save_torch, write_json
-from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, recalibrate_batchnorm
+from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, model_cost, recalibrate_batchnorm
 from .progress import progress_callback
 from .provenance import provenance
 from .specs import DATA_KEYS, EvaluateSpec, FinetuneSpec, PruneSpec, ScoreSpec, StepResult, TrainConfig, TrainSpec, pick
@@ -83,9 +83,23 @@ def _check_fits(arch: str, spec, in_channels: int) -> None:
                         f"for new baselines) or use a dataset with {in_channels} channels")
 
 
+def _baseline_latency(model: torch.nn.Module, arch: str, build_args: dict, input_shape: tuple[int, ...],
+                      device: torch.device) -> dict:
+    """The baseline's latency as `prune --latency` times a model: a copy built as `load_model`
+    builds it (default memory format, eval mode) on `device`. {"ms": median ms per batch,
+    "device", and the RUN_LATENCY settings}, stored with the model for its prune jobs."""
+    from .models import build
+
+    timed = build(arch, **build_args)
+    timed.load_state_dict(model.state_dict())
+    timed.eval().to(device)
+    return {"ms": latency_ms(timed, input_shape, **RUN_LATENCY), "device": str(device), **RUN_LATENCY}
+
+
 def train(spec: TrainSpec) -> StepResult:
-    """Train a baseline; keep the best-by-validation weights. Writes OUT/model.pt,
-    OUT/metrics.json and OUT/flipped_labels.json."""
+    """Train a baseline; keep the best-by-validation weights. Writes OUT/model.pt (with the
+    model's MACs, params, per-layer MACs and, with `latency`, its latency: measured once here
+    for every prune job), OUT/metrics.json and OUT/flipped_labels.json."""
     from .models import build
 
     step = Step("train", spec)
@@ -107,15 +121,20 @@ def train(spec: TrainSpec) -> StepResult:
     input_shape = (dataset.channels, dataset.image_size, dataset.image_size)
     test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     model.cpu()
+    cost = model_cost(model, input_shape)
+    latency = (_baseline_latency(model, spec.arch, build_args, input_shape, step.device)
+               if spec.latency else None)
     results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
-               "macs": count_macs(model, input_shape), "params": count_params(model),
+               "macs": cost["macs"], "params": cost["params"],
                "train": summary, "train_images": bundle.train_labels.numel(),
                "flipped_train": bundle.flipped_train.numel()}
+    if latency is not None:
+        results["latency_ms"] = latency["ms"]
     write_json(step.out / "flipped_labels.json",
                {"train_indices": bundle.flipped_train.tolist(), "val_indices": bundle.flipped_val.tolist(),
                 "note": "indices into the training subset / validation split of this run"})
     save_model(step.out / "model.pt", model, spec.arch, build_args, input_shape,
-               data=data_config, train=asdict(config), acc_test=test_acc)
+               data=data_config, train=asdict(config), acc_test=test_acc, cost=cost, latency=latency)
     step.log(f"test accuracy {test_acc:.2f}%")
     return StepResult(step.finish(results), model.eval())
 
@@ -187,31 +206,45 @@ def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int
     return record
 
 
+def _base_latency(meta: dict, model: torch.nn.Module, input_shape: tuple[int, ...],
+                  device: torch.device) -> float:
+    """The baseline's latency (ms) as `train` stored it when it was timed on this device with
+    the same settings; otherwise timed now (the model is on `device`)."""
+    stored = meta.get("latency")
+    if stored and stored["device"] == str(device) and all(stored.get(k) == v for k, v in RUN_LATENCY.items()):
+        return stored["ms"]
+    return latency_ms(model, input_shape, **RUN_LATENCY)
+
+
 def prune(spec: PruneSpec) -> StepResult:
     """Remove the lowest-scored channels of a baseline by `pruning`; writes OUT/model.pt and
     OUT/metrics.json with MACs, params and test accuracy (%) before and after (and with
-    `bn_recalibration`, after re-estimating BatchNorm statistics; with `latency`, ms per batch)."""
-    from .pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
+    `bn_recalibration`, after re-estimating BatchNorm statistics; with `latency`, ms per batch).
+    The baseline's figures are those `train` measured and stored with it."""
+    from .pruning import allocate, apply_removal, build_macs_model, layout_and_graph, parse_scheme
 
     step = Step("prune", spec)
     model, meta, bundle = _model_and_data(spec.model)
     input_shape = tuple(meta["input_shape"])
     if meta["removed"]:
         raise UserError(f"{spec.model} is already pruned", "prune the unpruned baseline's model.pt")
-    layout = model_layout(model, input_shape)
+    layout, graph = layout_and_graph(model, input_shape)   # one dependency graph for the whole job
     modules = dict(model.named_modules())
     channels = {n: int(modules[n].weight.shape[0]) for n in layout.layers}
     record = load_scores(spec.scores, meta["arch"], layout.layers, channels)
     scheme = parse_scheme(spec.pruning, meta["arch"])
-    macs_model = build_macs_model(model, input_shape, layout) if scheme.kind == "macs" else None
+    # A baseline written before `train` stored its cost: count it here.
+    cost = meta.get("cost") or model_cost(model, input_shape)
+    macs_model = (build_macs_model(model, input_shape, layout, cost["layer_macs"], graph)
+                  if scheme.kind == "macs" else None)
     removed = allocate(layout, record["scores"], scheme, macs_model)
     test = _eval_batches(bundle, "test", step)
-    base = {"macs": count_macs(model, input_shape), "params": count_params(model),
+    base = {"macs": cost["macs"], "params": cost["params"],
             "acc": meta["acc_test"]}  # measured by `train` on the same clean test set
     model.to(step.device)
     if spec.latency:
-        base["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
-    apply_removal(model.cpu(), input_shape, removed)
+        base["latency_ms"] = _base_latency(meta, model, input_shape, step.device)
+    apply_removal(model.cpu(), input_shape, removed, graph)
     pruned = {"macs": count_macs(model, input_shape), "params": count_params(model)}
     pruned["acc"] = accuracy(model.to(step.device), test)
     if spec.bn_recalibration:
