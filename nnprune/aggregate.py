@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import paths
 from .io import read_json
 
 COLUMNS = ["dataset", "arch", "width", "train_size", "label_noise", "noise_kind", "seed",
@@ -22,7 +23,7 @@ def run_row(pruned_metrics: Path, study_dir: Path | None = None) -> dict:
     pruned = read_json(pruned_metrics)
     config, results = pruned["config"], pruned["results"]
     data = config["data"]
-    finetuned_path = pruned_metrics.parent.parent / "finetuned" / "metrics.json"
+    finetuned_path = paths.finetuned_metrics(pruned_metrics)
     finetuned = read_json(finetuned_path) if finetuned_path.exists() else None
     base, after = results["base"], results["pruned"]
     return {
@@ -61,12 +62,18 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
 
     from .io import load_torch
 
-    entries = []
+    entries, baselines = [], {}
     for path in score_paths:
         record = load_torch(path, "scores file")
         if record["score_images"] == 0:
             continue
-        entries.append((path.parent.parent.name, record["criterion"], record["score_images"], record))
+        # Which baseline: from the metrics.json `score` wrote beside the scores, not from the path.
+        config = read_json(path.parent / "metrics.json")["config"]
+        data = config["data"]
+        base = paths.baseline_id(data["dataset"], config["arch"], data["train_size"], data["label_noise"],
+                                 data["seed"])
+        baselines[base] = {"label_noise": data["label_noise"], "seed": data["seed"]}
+        entries.append((base, record["criterion"], record["score_images"], record))
     rows = []
     largest: dict[tuple[str, str], tuple[int, dict]] = {}
     for base, criterion, size, record in entries:
@@ -88,7 +95,6 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
                "spearman", "jaccard"]
     frame = pd.DataFrame(rows, columns=columns)
     if len(frame):
-        meta = frame.baseline.str.extract(r"__ln(?P<label_noise>[0-9.]+)__s(?P<seed>\d+)$")
-        frame["label_noise"] = meta.label_noise.astype(float)
-        frame["seed"] = meta.seed.astype(int)
+        frame["label_noise"] = frame.baseline.map(lambda base: baselines[base]["label_noise"]).astype(float)
+        frame["seed"] = frame.baseline.map(lambda base: baselines[base]["seed"]).astype(int)
     return frame.sort_values(["criterion", "score_images", "baseline", "layer"], kind="stable")

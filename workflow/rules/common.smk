@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from nnprune import jobspecs, paths
 from nnprune.errors import UserError
 from nnprune.schemes import scheme_slug
 from nnprune.studyconfig import check, check_keys, main_label_noise
@@ -47,11 +48,10 @@ onstart:
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 DATASET = config["dataset"]
-DATA_ROOT = config["data_root"]
 THREADS = int(config["threads_per_job"])
 DEVICE = config["device"]
 # Follows --device in every step that runs the network (README "Reproducibility" gives the cost).
-# Empty when off, so the shell commands (and Snakemake's params rerun trigger) stay as they were.
+# A flag beside each job's --spec, empty when off.
 DETERMINISTIC = " --deterministic" if config["deterministic"] else ""
 
 
@@ -78,7 +78,7 @@ resource_scopes:
     gpu_slots="local",
 
 
-from nnprune.names import data_driven
+from nnprune.names import TOY_DATASET_NAMES, data_driven
 
 DATA_CRITERIA = [c for c in config["criteria"] if data_driven(c)]
 FREE_CRITERIA = [c for c in config["criteria"] if not data_driven(c)]
@@ -97,22 +97,18 @@ wildcard_constraints:
     prune="[^/]+",
 
 
-def _baseline_id(arch, train_size, noise, seed):
-    size = "all" if train_size is None else train_size
-    return f"{DATASET}__{arch}__n{size}__ln{noise}__s{seed}"
-
-
 BASELINES = {}
 for arch, arch_options in config["archs"].items():
     for train_size in config["train_size"]:
         for noise in config["label_noise"]:
             for seed in config["seeds"]:
-                BASELINES[_baseline_id(arch, train_size, noise, seed)] = dict(
+                # the arch options (width) only when given: TrainSpec holds the default
+                BASELINES[paths.baseline_id(DATASET, arch, train_size, noise, seed)] = dict(
                     arch=arch,
-                    width=(arch_options or {}).get("width", 1.0),
                     train_size=train_size,
                     label_noise=noise,
                     seed=seed,
+                    **(arch_options or {}),
                 )
 
 PRUNINGS = {scheme_slug(spec): spec for spec in config["pruning"]}
@@ -148,82 +144,58 @@ RUNS = [
 ]
 
 
-def run_dir(base, crit, si, prune):
-    return f"{OUT}/runs/{base}/{crit}_si{si}/{prune}"
+# Path templates of the rules (wildcards in braces), from nnprune.paths like every path of a study.
+BASELINE_DIR = paths.baseline_dir(OUT, "{base}")
+RUN_DIR = paths.run_dir(OUT, "{base}", "{crit}", "{si}", "{prune}")
+RUN_NAME = paths.run_name("{base}", "{crit}", "{si}", "{prune}")  # of logs and benchmarks
 
 
-def _options(options):
-    """CLI flags from a dict: {"batch_size": 128, "amp": True} -> "--batch-size 128 --amp"."""
-    parts = []
-    for key, value in options.items():
-        flag = f"--{key.replace('_', '-')}"
-        if isinstance(value, bool):
-            parts.append(flag if value else "")
-        else:
-            parts.append(f"{flag} {value}")
-    return " ".join(p for p in parts if p)
+def score_file(base, crit, si):
+    return f"{paths.score_dir(OUT, base, crit, si)}/scores.pt"
 
 
-def train_args(wildcards):
-    b = BASELINES[wildcards.base]
-    size = "" if b["train_size"] is None else f"--train-size {b['train_size']}"
-    if config["test_size"] is not None:
-        size += f" --test-size {config['test_size']}"
-    return (
-        f"--arch {b['arch']} --width {b['width']} --dataset {DATASET} --data-root {DATA_ROOT} "
-        f"{size} --val-size {config['val_size']} --label-noise {b['label_noise']} "
-        f"--noise-kind {config['noise_kind']} --seed {b['seed']} --device {DEVICE}{DETERMINISTIC} "
-        f"{_options(config['train'])}"
-    )
+def score_metrics(base, crit, si):
+    return f"{paths.score_dir(OUT, base, crit, si)}/metrics.json"
 
 
-def score_args(wildcards, criteria, sizes):
-    seed = BASELINES[wildcards.base]["seed"]
-    point = f"--feature-point {config['feature_point']}" if config.get("feature_point") else ""
-    return (
-        f"--criterion {','.join(criteria)} --score-images {','.join(map(str, sizes))} "
-        f"--batch-size {config['score_batch_size']} --seed {seed} --device {DEVICE}{DETERMINISTIC} {point}"
-    )
+# Each job's settings as one JSON spec (nnprune.jobspecs): lists stay lists, numbers numbers.
+def train_spec(wildcards):
+    return jobspecs.train_job(config, BASELINES[wildcards.base])
 
 
-def prune_args(wildcards):
-    latency = "--latency" if config["latency"] else ""
-    return (
-        f"--pruning '{PRUNINGS[wildcards.prune]}' --device {DEVICE}{DETERMINISTIC} {latency} "
-        f"--bn-recalibration {config['bn_recalibration']} --seed {BASELINES[wildcards.base]['seed']}"
-    )
+def score_spec(wildcards, criteria, sizes):
+    return jobspecs.score_job(config, BASELINES[wildcards.base]["seed"], criteria, sizes)
 
 
-def finetune_args(wildcards):
-    seed = BASELINES[wildcards.base]["seed"]
-    options = {k: v for k, v in config["finetune"].items() if k != "pruning"}
-    return f"--seed {seed} --device {DEVICE}{DETERMINISTIC} {_options(options)}"
+def prune_spec(wildcards):
+    return jobspecs.prune_job(config, PRUNINGS[wildcards.prune], BASELINES[wildcards.base]["seed"])
+
+
+def finetune_spec(wildcards):
+    return jobspecs.finetune_job(config, BASELINES[wildcards.base]["seed"])
 
 
 def pruned_metrics():
-    return [f"{run_dir(*run)}/pruned/metrics.json" for run in RUNS]
+    return [f"{paths.run_dir(OUT, *run)}/{paths.PRUNED}/metrics.json" for run in RUNS]
 
 
 def aggregate_inputs(wildcards):
     files = pruned_metrics()
-    files += [f"{run_dir(*run)}/finetuned/metrics.json" for run in RUNS if run[3] in FINETUNE_SLUGS]
+    files += [f"{paths.run_dir(OUT, *run)}/{paths.FINETUNED}/metrics.json" for run in RUNS if run[3] in FINETUNE_SLUGS]
+    # the score files' metrics.json say which baseline each score file belongs to
+    files += sorted({score_metrics(base, crit, si) for base, crit, si, _ in RUNS})
     return files
 
 
 def score_files():
     """Every score file a run uses (for the stability analysis)."""
-    return sorted({f"{OUT}/scores/{base}/{crit}_si{si}/scores.pt" for base, crit, si, _ in RUNS})
+    return sorted({score_file(base, crit, si) for base, crit, si, _ in RUNS})
 
 
 TOY = config["toy"]
-TOY_DATASETS = TOY.get("datasets", ["moons", "circles", "spiral"]) if TOY.get("enabled", True) else []
+TOY_DATASETS = TOY.get("datasets", list(TOY_DATASET_NAMES)) if TOY.get("enabled", True) else []
 TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves", "toy_curves_per_layer"]
 
 
-def toy_args(wildcards):
-    options = {
-        k: (",".join(map(str, v)) if isinstance(v, list) else v)
-        for k, v in TOY.items()
-        if k not in ("datasets", "enabled")
-    }
-    return f"--device cpu {_options(options)}"
+def toy_spec(wildcards):
+    return jobspecs.toy_job(config, wildcards.toy)

@@ -5,44 +5,46 @@
 
 rule prune:
     input:
-        model=f"{OUT}/baselines/{{base}}/model.pt",
-        scores=f"{OUT}/scores/{{base}}/{{crit}}_si{{si}}/scores.pt",
+        model=f"{BASELINE_DIR}/model.pt",
+        scores=score_file("{base}", "{crit}", "{si}"),
     output:
-        model=f"{OUT}/runs/{{base}}/{{crit}}_si{{si}}/{{prune}}/pruned/model.pt",
-        metrics=f"{OUT}/runs/{{base}}/{{crit}}_si{{si}}/{{prune}}/pruned/metrics.json",
+        model=f"{RUN_DIR}/{paths.PRUNED}/model.pt",
+        metrics=f"{RUN_DIR}/{paths.PRUNED}/metrics.json",
     log:
-        f"{OUT}/logs/prune/{{base}}/{{crit}}_si{{si}}/{{prune}}.log",
+        f"{OUT}/logs/prune/{RUN_NAME}.log",
     benchmark:
-        f"{OUT}/benchmarks/prune/{{base}}/{{crit}}_si{{si}}/{{prune}}.tsv"
+        f"{OUT}/benchmarks/prune/{RUN_NAME}.tsv"
     params:
-        args=prune_args,
-        out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/pruned",
+        spec=prune_spec,
+        deterministic=DETERMINISTIC,
+        out=lambda w: f"{paths.run_dir(OUT, w.base, w.crit, w.si, w.prune)}/{paths.PRUNED}",
     threads: THREADS
     resources:
         **gpu_resources(),
         mem_mb=4000,
         runtime=20,
     shell:
-        "nnprune prune --model {input.model} --scores {input.scores} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+        "nnprune prune --model {input.model} --scores {input.scores} --spec {params.spec:q}{params.deterministic} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 rule finetune:
     input:
-        model=f"{OUT}/runs/{{base}}/{{crit}}_si{{si}}/{{prune}}/pruned/model.pt",
+        model=f"{RUN_DIR}/{paths.PRUNED}/model.pt",
     output:
-        model=f"{OUT}/runs/{{base}}/{{crit}}_si{{si}}/{{prune}}/finetuned/model.pt",
-        metrics=f"{OUT}/runs/{{base}}/{{crit}}_si{{si}}/{{prune}}/finetuned/metrics.json",
+        model=f"{RUN_DIR}/{paths.FINETUNED}/model.pt",
+        metrics=f"{RUN_DIR}/{paths.FINETUNED}/metrics.json",
     log:
-        f"{OUT}/logs/finetune/{{base}}/{{crit}}_si{{si}}/{{prune}}.log",
+        f"{OUT}/logs/finetune/{RUN_NAME}.log",
     benchmark:
-        f"{OUT}/benchmarks/finetune/{{base}}/{{crit}}_si{{si}}/{{prune}}.tsv"
+        f"{OUT}/benchmarks/finetune/{RUN_NAME}.tsv"
     params:
-        args=finetune_args,
-        out=lambda w: f"{run_dir(w.base, w.crit, w.si, w.prune)}/finetuned",
+        spec=finetune_spec,
+        deterministic=DETERMINISTIC,
+        out=lambda w: f"{paths.run_dir(OUT, w.base, w.crit, w.si, w.prune)}/{paths.FINETUNED}",
     threads: THREADS
     resources:
         **gpu_resources(),
         mem_mb=4000,
         runtime=60,
     shell:
-        "nnprune finetune --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+        "nnprune finetune --model {input.model} --spec {params.spec:q}{params.deterministic} --threads {threads} --out {params.out} > {log} 2>&1"

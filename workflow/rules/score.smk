@@ -7,42 +7,46 @@ if DATA_CRITERIA:
 
     rule score_data:
         input:
-            model=f"{OUT}/baselines/{{base}}/model.pt",
+            model=f"{BASELINE_DIR}/model.pt",
         output:
-            [f"{OUT}/scores/{{base}}/{c}_si{s}/scores.pt" for c in DATA_CRITERIA for s in SIZES],
+            [score_file("{base}", c, s) for c in DATA_CRITERIA for s in SIZES],
+            [score_metrics("{base}", c, s) for c in DATA_CRITERIA for s in SIZES],
         log:
             f"{OUT}/logs/score/{{base}}_data.log",
         benchmark:
             f"{OUT}/benchmarks/score/{{base}}_data.tsv"
         params:
-            args=lambda w: score_args(w, DATA_CRITERIA, SIZES),
-            out=lambda w: f"{OUT}/scores/{w.base}",
+            spec=lambda w: score_spec(w, DATA_CRITERIA, SIZES),
+            deterministic=DETERMINISTIC,
+            out=lambda w: paths.scores_dir(OUT, w.base),
         threads: THREADS
         resources:
             **gpu_resources(),
             mem_mb=4000,
             runtime=30,
         shell:
-            "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+            "nnprune score --model {input.model} --spec {params.spec:q}{params.deterministic} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 if FREE_CRITERIA:
 
     rule score_free:
         input:
-            model=f"{OUT}/baselines/{{base}}/model.pt",
+            model=f"{BASELINE_DIR}/model.pt",
         output:
-            [f"{OUT}/scores/{{base}}/{c}_si0/scores.pt" for c in FREE_CRITERIA],
+            [score_file("{base}", c, 0) for c in FREE_CRITERIA],
+            [score_metrics("{base}", c, 0) for c in FREE_CRITERIA],
         log:
             f"{OUT}/logs/score/{{base}}_free.log",
         benchmark:
             f"{OUT}/benchmarks/score/{{base}}_free.tsv"
         params:
-            args=lambda w: score_args(w, FREE_CRITERIA, [0]),
-            out=lambda w: f"{OUT}/scores/{w.base}",
+            spec=lambda w: score_spec(w, FREE_CRITERIA, None),
+            deterministic=DETERMINISTIC,
+            out=lambda w: paths.scores_dir(OUT, w.base),
         threads: 1
         resources:
             mem_mb=2000,
             runtime=10,
         shell:
-            "nnprune score --model {input.model} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+            "nnprune score --model {input.model} --spec {params.spec:q}{params.deterministic} --threads {threads} --out {params.out} > {log} 2>&1"

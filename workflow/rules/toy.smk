@@ -7,26 +7,26 @@
 
 rule toy_run:
     output:
-        csv=f"{OUT}/toy/{{toy}}/toy.csv",
-        boundaries=f"{OUT}/toy/{{toy}}/boundaries.pt",
+        csv=f"{paths.toy_dir(OUT, '{toy}')}/toy.csv",
+        boundaries=f"{paths.toy_dir(OUT, '{toy}')}/boundaries.pt",
     log:
         f"{OUT}/logs/toy/{{toy}}.log",
     benchmark:
         f"{OUT}/benchmarks/toy/{{toy}}.tsv"
     params:
-        args=toy_args,
-        out=lambda w: f"{OUT}/toy/{w.toy}",
+        spec=toy_spec,
+        out=lambda w: paths.toy_dir(OUT, w.toy),
     threads: THREADS
     resources:
         mem_mb=3000,
         runtime=20,
     shell:
-        "nnprune toy --dataset {wildcards.toy} {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+        "nnprune toy --spec {params.spec:q} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 rule toy_report:
     input:
-        [f"{OUT}/toy/{d}/toy.csv" for d in TOY_DATASETS],
+        [f"{paths.toy_dir(OUT, d)}/toy.csv" for d in TOY_DATASETS],
     output:
         csv=report(f"{OUT}/toy/toy.csv", category="Toy study", caption="../report/toy.rst"),
         figures=[
@@ -36,7 +36,7 @@ rule toy_report:
     log:
         f"{OUT}/logs/toy/report.log",
     params:
-        inputs=[f"{OUT}/toy/{d}" for d in TOY_DATASETS],
+        inputs=[paths.toy_dir(OUT, d) for d in TOY_DATASETS],
     threads: 1
     resources:
         mem_mb=2000,

@@ -5,19 +5,20 @@
 
 rule train:
     output:
-        model=f"{OUT}/baselines/{{base}}/model.pt",
-        metrics=f"{OUT}/baselines/{{base}}/metrics.json",
+        model=f"{BASELINE_DIR}/model.pt",
+        metrics=f"{BASELINE_DIR}/metrics.json",
     log:
         f"{OUT}/logs/train/{{base}}.log",
     benchmark:
         f"{OUT}/benchmarks/train/{{base}}.tsv"
     params:
-        args=train_args,
-        out=lambda w: f"{OUT}/baselines/{w.base}",
+        spec=train_spec,
+        deterministic=DETERMINISTIC,
+        out=lambda w: paths.baseline_dir(OUT, w.base),
     threads: THREADS
     resources:
         **gpu_resources(),
         mem_mb=4000,
         runtime=60,
     shell:
-        "nnprune train {params.args} --threads {threads} --out {params.out} > {log} 2>&1"
+        "nnprune train --spec {params.spec:q}{params.deterministic} --threads {threads} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,69 @@
+"""The spec of each workflow job, from the study config: where each config key goes in the steps'
+specs (`nnprune.specs`).
+
+workflow/rules/common.smk passes the result to `nnprune STEP --spec '<json>'`: a list in the config
+(score_images, criteria, fractions) stays a JSON list of numbers or names on its way into the
+step's dataclass, and no config value is turned into a flag string by hand. Paths (`--model`,
+`--out`), `--threads` and `--deterministic` stay flags of the rule. Importable without torch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .specs import FinetuneSpec, PruneSpec, ScoreSpec, ToySpec, TrainSpec, spec_json
+
+# Scalar study-config keys -> the spec field they set (the schema test holds the defaults and
+# choices of each pair equal). Sections: `train` -> TrainSpec's TrainConfig fields, `finetune` ->
+# FinetuneSpec's, `toy` -> ToySpec; axes (lists in the config): archs -> arch, seeds -> seed, ...
+CONFIG_FIELDS: dict[str, tuple[type, str]] = {
+    "dataset": (TrainSpec, "dataset"), "data_root": (TrainSpec, "data_root"),
+    "val_size": (TrainSpec, "val_size"), "test_size": (TrainSpec, "test_size"),
+    "noise_kind": (TrainSpec, "noise_kind"), "device": (TrainSpec, "device"),
+    "deterministic": (TrainSpec, "deterministic"), "feature_point": (ScoreSpec, "feature_point"),
+    "score_batch_size": (ScoreSpec, "batch_size"), "latency": (PruneSpec, "latency"),
+    "bn_recalibration": (PruneSpec, "bn_recalibration"),
+}
+AXES: dict[str, tuple[type, str]] = {
+    "archs": (TrainSpec, "arch"), "train_size": (TrainSpec, "train_size"),
+    "label_noise": (TrainSpec, "label_noise"), "seeds": (TrainSpec, "seed"),
+    "criteria": (ScoreSpec, "criteria"), "score_images": (ScoreSpec, "score_images"),
+    "pruning": (PruneSpec, "pruning"),
+}
+SECTIONS: dict[str, type] = {"train": TrainSpec, "finetune": FinetuneSpec, "toy": ToySpec}
+NOT_SETTINGS = {"finetune": ("pruning",), "toy": ("datasets", "enabled")}   # select jobs, not settings
+
+
+def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in (config.get(name) or {}).items() if k not in NOT_SETTINGS.get(name, ())}
+
+
+def train_job(config: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """`train` of one baseline: {arch, train_size, label_noise, seed[, width]} from the grid."""
+    values = {key: config[key] for key in ("dataset", "data_root", "val_size", "test_size", "noise_kind",
+                                           "device", "latency")}
+    values.update(baseline)
+    values.update(_section(config, "train"))
+    return spec_json(TrainSpec, values)
+
+
+def score_job(config: dict[str, Any], seed: int, criteria: list[str], score_images: list[int] | None) -> str:
+    """`score` of one baseline with `criteria` at `score_images` (None for data-free criteria)."""
+    values = {"criteria": list(criteria), "seed": seed, "device": config["device"],
+              "batch_size": config["score_batch_size"], "feature_point": config["feature_point"]}
+    if score_images is not None:
+        values["score_images"] = list(score_images)
+    return spec_json(ScoreSpec, values)
+
+
+def prune_job(config: dict[str, Any], pruning: str, seed: int) -> str:
+    return spec_json(PruneSpec, {"pruning": pruning, "seed": seed, "device": config["device"],
+                                 "latency": config["latency"], "bn_recalibration": config["bn_recalibration"]})
+
+
+def finetune_job(config: dict[str, Any], seed: int) -> str:
+    return spec_json(FinetuneSpec, {**_section(config, "finetune"), "seed": seed, "device": config["device"]})
+
+
+def toy_job(config: dict[str, Any], dataset: str) -> str:
+    """`toy` of one toy dataset; always on the CPU (a few small MLPs)."""
+    return spec_json(ToySpec, {**_section(config, "toy"), "dataset": dataset, "device": "cpu"})
