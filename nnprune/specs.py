@@ -11,6 +11,7 @@ records in its metrics.json.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import types
 import typing
@@ -269,9 +270,14 @@ class StepResult:
 
 
 # ---------------------------------------------------------------- specs from plain values
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def field_type(cls: type, name: str) -> tuple[type, bool, bool]:
     """(scalar type, is a list, may be None) of field `name` of spec class `cls`."""
-    hint = typing.get_type_hints(cls)[name]
+    hint = _type_hints(cls)[name]
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         members = [a for a in typing.get_args(hint) if a is not type(None)]
