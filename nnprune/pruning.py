@@ -28,9 +28,15 @@ Schemes (config key `pruning`):
                      lists what each preset removes
   macs:<fraction>    global: remove the channels with the lowest mean-normalised scores until
                      `fraction` of the conv+linear MACs is gone (see `allocate_macs`)
+  uniform-macs:<f>   uniform at the MACs cut of macs:<f>: the smallest one rate for every group
+                     that removes at least `f` of the MACs (`uniform_rate_for_macs`), so every
+                     criterion removes the same number of channels from every layer
+  ...:round_to=<n>   every group keeps a multiple of n channels (or all of them)
+  macs:...:max_share=<s>  no group loses more than a share s of its channels (a per-group cap)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -213,11 +219,57 @@ def allocate(layout: Layout, scores: dict[str, torch.Tensor], scheme: Scheme,
         per_layer = layer_rates(layout, scheme.value, scheme.arch)
         return allocate_rates(layout, scores, {g.key: per_layer[g.key] for g in layout.groups},
                               scheme.round_to)
+    if scheme.kind in ("macs", "uniform-macs") and macs_model is None:
+        raise ValueError(f"{scheme.kind}: allocation needs a MacsModel")
     if scheme.kind == "macs":
-        if macs_model is None:
-            raise ValueError("macs: allocation needs a MacsModel")
-        return allocate_macs(layout, scores, scheme.value, macs_model, scheme.round_to)
+        return allocate_macs(layout, scores, scheme.value, macs_model, scheme.round_to, scheme.max_share)
+    if scheme.kind == "uniform-macs":
+        rate = uniform_rate_for_macs(layout, scheme.value, macs_model, scheme.round_to)
+        return allocate_rates(layout, scores, {g.key: rate for g in layout.groups}, scheme.round_to)
     raise ValueError(scheme.kind)
+
+
+def uniform_removed_counts(layout: Layout, rate: float, round_to: int = 1) -> dict[str, int]:
+    """Channels each group loses under `uniform:<rate>` (`allocate_rates`), without scores."""
+    counts = {}
+    for group in layout.groups:
+        keep = group.channels - int(rate * group.channels)
+        counts[group.key] = min(group.channels - rounded_keep(group.channels, keep, round_to),
+                                group.channels - MIN_KEEP)
+    return counts
+
+
+def uniform_rate_for_macs(layout: Layout, fraction: float, macs_model: MacsModel,
+                          round_to: int = 1) -> float:
+    """The uniform rate whose allocation removes the share of the MACs closest to `fraction`
+    (the smaller cut on a tie). The removed counts only change where rate * channels crosses a
+    whole number, so the candidates are k / channels for every group; the cut never falls as the
+    rate grows, so the closest is the first rate that reaches `fraction` or the one before it.
+    Cuts are coarse in narrow networks (ResNet-20 at width 0.5: 31.5% or 43.6% around 40.4%),
+    which is why the closest is taken rather than the first at or above the target."""
+    channels = {g.key: g.channels for g in layout.groups}
+    base = macs_model.macs({}, channels)
+
+    def cut(rate: float) -> float:
+        return 1.0 - macs_model.macs(uniform_removed_counts(layout, rate, round_to), channels) / base
+
+    # a hair above k / n, so that int(rate * n) reaches k despite rounding
+    candidates = sorted({min(k / g.channels * (1 + 1e-9) + 1e-12, 1 - 1e-12)
+                         for g in layout.groups for k in range(g.channels)})
+    if cut(candidates[-1]) < fraction:
+        raise UserError(f"uniform-macs:{fraction} cannot be reached: the same share removed from every "
+                        f"group removes at most {cut(candidates[-1]):.1%} of the MACs",
+                        "choose a smaller MACs fraction")
+    low, high = 0, len(candidates) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if cut(candidates[middle]) >= fraction:
+            high = middle
+        else:
+            low = middle + 1
+    if low > 0 and fraction - cut(candidates[low - 1]) <= cut(candidates[low]) - fraction:
+        low -= 1
+    return candidates[low]
 
 
 # ---------------------------------------------------------------- MACs model for global allocation
@@ -279,18 +331,20 @@ def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Lay
                      {n: channels(n, "out_channels", "out_features") for n in per_layer}, inputs)
 
 
-def _removal_steps(key: str, normalised: torch.Tensor, round_to: int) -> list[tuple]:
+def _removal_steps(key: str, normalised: torch.Tensor, round_to: int, max_share: float = 1.0) -> list[tuple]:
     """One group's removal steps, cheapest first, as (value, key, tie-break, channel indices).
 
     A step removes the next lowest-scored channels down to the next multiple of `round_to`
     below the current count (one channel per step with round_to 1), never below
-    max(MIN_KEEP, round_to) kept. A step's value is its highest normalised score, so values
-    never decrease along a group's steps; ties break by channel index (round_to 1) or rank."""
+    max(MIN_KEEP, round_to) kept, nor below ceil((1 - max_share) * channels) kept (the cap).
+    A step's value is its highest normalised score, so values never decrease along a group's
+    steps; ties break by channel index (round_to 1) or rank."""
     channels = normalised.numel()
     order = torch.sort(normalised, stable=True)
     values, indices = order.values.tolist(), order.indices.tolist()
     steps, removed = [], 0
-    floor = max(MIN_KEEP, min(round_to, channels))
+    capped = math.ceil(round((1.0 - max_share) * channels, 9))
+    floor = max(MIN_KEEP, min(round_to, channels), capped)
     keep = (channels - 1) // round_to * round_to     # the next multiple below the current count
     while keep >= floor:
         chunk = indices[removed:channels - keep]
@@ -301,7 +355,7 @@ def _removal_steps(key: str, normalised: torch.Tensor, round_to: int) -> list[tu
 
 
 def global_removal_order(layout: Layout, scores: dict[str, torch.Tensor],
-                         round_to: int = 1) -> list[tuple]:
+                         round_to: int = 1, max_share: float = 1.0) -> list[tuple]:
     """Every group's removal steps (`_removal_steps`) in one list, cheapest first: channels are
     ranked by score / (mean score of their group) across the whole model. Both global allocations
     remove a prefix of it: `allocate_macs` until a share of the MACs is gone, `allocate_channels`
@@ -310,7 +364,7 @@ def global_removal_order(layout: Layout, scores: dict[str, torch.Tensor],
     entries = []
     for group in layout.groups:
         normalised = combined[group.key] / combined[group.key].abs().mean().clamp(min=1e-12)
-        entries.extend(_removal_steps(group.key, normalised, round_to))
+        entries.extend(_removal_steps(group.key, normalised, round_to, max_share))
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     return entries
 
@@ -333,12 +387,13 @@ def allocate_channels(layout: Layout, scores: dict[str, torch.Tensor],
 
 
 def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: float,
-                  macs_model: MacsModel, round_to: int = 1) -> dict[str, list[int]]:
+                  macs_model: MacsModel, round_to: int = 1, max_share: float = 1.0) -> dict[str, list[int]]:
     """Global allocation: channels are removed lowest first in `global_removal_order` (each group
     keeps at least one channel) until at least `fraction` of the base MACs is removed. With
     `round_to`, channels go in steps that leave each group a multiple of `round_to` (see
-    `_removal_steps`). Bisection over the number of steps."""
-    entries = global_removal_order(layout, scores, round_to)
+    `_removal_steps`); with `max_share` < 1, no group loses more than that share of its channels.
+    Bisection over the number of steps."""
+    entries = global_removal_order(layout, scores, round_to, max_share)
     channels = {g.key: g.channels for g in layout.groups}
     base = macs_model.macs({}, channels)
 
@@ -350,10 +405,11 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
 
     low, high = 0, len(entries)
     if 1.0 - macs_model.macs(counts(high), channels) / base < fraction:
-        raise UserError(f"macs:{fraction} cannot be reached: removing all but "
-                        f"{max(MIN_KEEP, round_to)} channel(s) per group removes only "
+        limit = (f"{max(MIN_KEEP, round_to)} channel(s) per group" if max_share >= 1.0
+                 else f"a share {max_share:g} of each group")
+        raise UserError(f"macs:{fraction} cannot be reached: removing at most {limit} removes only "
                         f"{1 - macs_model.macs(counts(high), channels) / base:.1%}",
-                        "choose a smaller MACs fraction (or a smaller round_to)")
+                        "choose a smaller MACs fraction (or a smaller round_to, or a larger max_share)")
     while low < high:
         middle = (low + high) // 2
         if 1.0 - macs_model.macs(counts(middle), channels) / base >= fraction:

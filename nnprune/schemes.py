@@ -66,34 +66,75 @@ def check_rates_count(count: int, layers: int, arch: str | None = None,
 
 
 ROUND_TO = ":round_to="
+MAX_SHARE = ":max_share="
+# Schemes with one number: a rate, or a share of the MACs to remove.
+FRACTION_KINDS = ("uniform", "macs", "uniform-macs")
 
 
 @dataclass(frozen=True)
 class Scheme:
-    kind: str      # uniform | rates | macs
+    kind: str      # uniform | rates | macs | uniform-macs
     value: object  # float, or list of floats for rates
     text: str
     arch: str | None = None  # lets a rates string give one rate per unit (see `layer_rates`)
     round_to: int = 1        # every group keeps a multiple of this many channels (or all of them)
+    max_share: float = 1.0   # macs: no group loses more than this share of its channels
+
+    @property
+    def allocation(self) -> str:
+        """How channels are shared out between layers, in words: "global" (`macs:`, ranked
+        across the model), "global, cap 0.5" with max_share, "uniform" (the same share of every
+        layer: `uniform:` and `uniform-macs:`) or "per-layer rates" (`rates:`, `preset:`)."""
+        if self.kind == "macs":
+            return "global" if self.max_share >= 1.0 else f"global, cap {self.max_share:g}"
+        return "per-layer rates" if self.kind == "rates" else "uniform"
 
 
-def _split_round_to(text: str) -> tuple[str, int]:
-    """("macs:0.5", 8) from "macs:0.5:round_to=8"; (text, 1) without the suffix."""
-    base, found, multiple = text.partition(ROUND_TO)
-    if not found:
-        return text, 1
-    if not multiple.isdigit() or int(multiple) < 1:
-        raise UserError(f"pruning {text!r}: round_to needs a whole number >= 1",
-                        "write e.g. macs:0.5:round_to=8")
-    return base, int(multiple)
+def _split_options(text: str) -> tuple[str, int, float]:
+    """("macs:0.5", 8, 0.5) from "macs:0.5:round_to=8:max_share=0.5"; the options may come in
+    either order, each at most once; (text, 1, 1.0) without them."""
+    body, options = text, {}
+    for marker in (ROUND_TO, MAX_SHARE):
+        if text.count(marker) > 1:
+            raise UserError(f"pruning {text!r}: {marker.strip(':=')} is given twice", "give it once")
+    while True:
+        cut = max(body.rfind(ROUND_TO), body.rfind(MAX_SHARE))
+        if cut < 0:
+            break
+        marker = ROUND_TO if body.startswith(ROUND_TO, cut) else MAX_SHARE
+        options[marker], body = body[cut + len(marker):], body[:cut]
+    round_to, max_share = 1, 1.0
+    if ROUND_TO in options:
+        multiple = options[ROUND_TO]
+        if not multiple.isdigit() or int(multiple) < 1:
+            raise UserError(f"pruning {text!r}: round_to needs a whole number >= 1",
+                            "write e.g. macs:0.5:round_to=8")
+        round_to = int(multiple)
+    if MAX_SHARE in options:
+        try:
+            max_share = float(options[MAX_SHARE])
+        except ValueError:
+            max_share = -1.0
+        if not 0.0 < max_share <= 1.0:
+            raise UserError(f"pruning {text!r}: max_share needs a number in (0, 1]",
+                            "write e.g. macs:0.5:max_share=0.5 (no group loses more than half its channels)")
+    return body, round_to, max_share
 
 
 def parse_scheme(text: str, arch: str | None = None) -> Scheme:
-    """A `Scheme` from a pruning string: uniform:<rate>, macs:<fraction>, rates:<HRank string>
-    or preset:hrank, each optionally followed by `:round_to=<n>` (kept channels rounded up to a
-    multiple of n, as tensor cores and vectorised CPU kernels prefer)."""
-    body, round_to = _split_round_to(text)
+    """A `Scheme` from a pruning string: uniform:<rate>, macs:<fraction>, uniform-macs:<fraction>,
+    rates:<HRank string> or preset:hrank, each optionally followed by `:round_to=<n>` (kept
+    channels rounded up to a multiple of n, as tensor cores and vectorised CPU kernels prefer)
+    and, for macs:, `:max_share=<s>` (no group loses more than a share s of its channels).
+
+    uniform-macs:<f> removes the same share of channels from every group, the smallest share
+    that removes at least a fraction f of the MACs: the uniform allocation at the MACs cut of
+    macs:<f>, where every criterion removes the same number of channels from every layer."""
+    body, round_to, max_share = _split_options(text)
     kind, _, argument = body.partition(":")
+    if max_share < 1.0 and kind != "macs":
+        raise UserError(f"pruning {text!r}: max_share applies to macs: (global) allocation only",
+                        "remove :max_share, or use macs:<fraction>:max_share=<s>")
     if kind == "preset":
         if argument != "hrank":
             raise UserError(f"unknown preset {argument!r} in pruning {text!r}", "use preset:hrank")
@@ -103,7 +144,7 @@ def parse_scheme(text: str, arch: str | None = None) -> Scheme:
         return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch, round_to)
     if kind == "rates":
         return Scheme("rates", parse_rates(argument), text, arch, round_to)
-    if kind in ("uniform", "macs"):
+    if kind in FRACTION_KINDS:
         try:
             value = float(argument)
         except ValueError:
@@ -111,16 +152,17 @@ def parse_scheme(text: str, arch: str | None = None) -> Scheme:
         if not 0.0 <= value < 1.0:
             raise UserError(f"pruning {text!r}: {kind} needs a number in [0, 1)",
                             f"write e.g. {kind}:0.5")
-        return Scheme(kind, value, text, round_to=round_to)
+        return Scheme(kind, value, text, round_to=round_to, max_share=max_share)
     raise UserError(f"unknown pruning scheme {text!r}",
-                    "use uniform:<rate>, rates:<HRank string>, preset:hrank or macs:<fraction>, "
-                    "optionally followed by :round_to=<n>")
+                    "use uniform:<rate>, macs:<fraction>, uniform-macs:<fraction>, rates:<HRank string> "
+                    "or preset:hrank, optionally followed by :round_to=<n> (and, for macs:, :max_share=<s>)")
 
 
 def scheme_slug(text: str) -> str:
-    """A file-name-safe label for a pruning scheme string ("macs:0.5:round_to=8" -> macs-0.5-r8)."""
-    body, round_to = _split_round_to(text)
-    suffix = f"-r{round_to}" if ROUND_TO in text else ""
+    """A file-name-safe label for a pruning scheme string ("macs:0.5:round_to=8" -> macs-0.5-r8,
+    "macs:0.5:max_share=0.5" -> macs-0.5-c0.5)."""
+    body, round_to, max_share = _split_options(text)
+    suffix = (f"-r{round_to}" if ROUND_TO in text else "") + (f"-c{max_share:g}" if MAX_SHARE in text else "")
     kind, _, argument = body.partition(":")
     if kind == "rates":
         return "rates-" + hashlib.sha1(argument.replace(" ", "").encode()).hexdigest()[:8] + suffix

@@ -159,8 +159,9 @@ class PruneSpec(Spec, RunOptions):
     """`prune`: remove the lowest-scored channels physically; cost and accuracy before and after."""
     model: str = option(help="model.pt of the baseline")
     scores: str = option(help="scores.pt from `nnprune score`")
-    pruning: str = option(help="uniform:<rate> | rates:<HRank string> | preset:hrank | macs:<fraction>, "
-                               "optionally :round_to=<n>")
+    pruning: str = option(help="uniform:<rate> | rates:<HRank string> | preset:hrank | macs:<fraction> | "
+                               "uniform-macs:<fraction>, optionally :round_to=<n> (and for macs: "
+                               ":max_share=<s>)")
     latency: bool = option(False, "also measure latency (ms) before and after pruning")
     bn_recalibration: int = option(0, "also report accuracy after re-estimating BatchNorm statistics "
                                       "on this many training images (no weight updates; 0: off)")

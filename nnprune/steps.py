@@ -236,7 +236,7 @@ def prune(spec: PruneSpec) -> StepResult:
     # A baseline written before `train` stored its cost: count it here.
     cost = meta.get("cost") or model_cost(model, input_shape)
     macs_model = (build_macs_model(model, input_shape, layout, cost["layer_macs"], graph)
-                  if scheme.kind == "macs" else None)
+                  if scheme.kind in ("macs", "uniform-macs") else None)
     removed = allocate(layout, record["scores"], scheme, macs_model)
     test = _eval_batches(bundle, "test", step)
     base = {"macs": cost["macs"], "params": cost["params"],

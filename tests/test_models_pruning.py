@@ -146,6 +146,79 @@ def test_round_to_one_is_the_plain_scheme_and_bad_values_fail():
             parse_scheme(bad)
 
 
+def _l1_setup(arch="resnet20", width=0.5):
+    model = build(arch, width=width).eval()
+    shape = (3, 32, 32)
+    layout = model_layout(model, shape)
+    return model, shape, layout, build_macs_model(model, shape, layout)
+
+
+def test_uniform_macs_removes_the_same_share_everywhere_at_the_closest_macs_cut():
+    """uniform-macs:0.404 on ResNet-20 (width 0.5): every group loses int(r * n) channels for one
+    rate r whatever the scores, and that r gives the MACs cut closest to 40.4% among all uniform
+    rates. At this width they step from about 31% (r = 7/32) to about 44% (r = 1/4), so r = 1/4."""
+    from nnprune.pruning import uniform_rate_for_macs, uniform_removed_counts
+
+    model, shape, layout, macs_model = _l1_setup()
+    channels = {g.key: g.channels for g in layout.groups}
+    base = macs_model.macs({}, channels)
+    rate = uniform_rate_for_macs(layout, 0.404, macs_model)
+    assert rate == pytest.approx(0.25, abs=1e-6)
+    cuts = {k / 32: 1 - macs_model.macs(uniform_removed_counts(layout, k / 32 + 1e-9), channels) / base
+            for k in range(32)}
+    closest = min(cuts, key=lambda r: (abs(cuts[r] - 0.404), cuts[r]))
+    assert cuts[closest] == pytest.approx(1 - macs_model.macs(uniform_removed_counts(layout, rate), channels) / base)
+    assert cuts[7 / 32] < 0.35 < 0.42 < cuts[8 / 32] < 0.45, cuts   # the step across the target
+    counts = []
+    for criterion in ("l1", "random"):
+        scores, _ = score_model(model, layout.layers, criterion, seed=1)
+        removed = allocate(layout, scores, parse_scheme("uniform-macs:0.404"), macs_model)
+        counts.append({key: len(v) for key, v in removed.items()})
+        assert all(len(removed[g.key]) == int(0.25 * g.channels) for g in layout.groups)
+    assert counts[0] == counts[1]
+    cut = 1 - count_macs(apply_removal(model, shape, removed), shape) / count_macs(build("resnet20", width=0.5), shape)
+    assert cut == pytest.approx(cuts[8 / 32], abs=1e-6)
+
+
+def test_max_share_caps_every_group_and_still_reaches_the_target():
+    """macs:0.5:max_share=0.4: no group loses more than 40% of its channels (uncapped, the
+    global allocation takes more from some group), and the MACs cut still reaches 50%."""
+    torch.manual_seed(0)
+    model, shape, layout, macs_model = _l1_setup()
+    scores, _ = score_model(model, layout.layers, "l1")
+    share = {}
+    for text in ("macs:0.5", "macs:0.5:max_share=0.4"):
+        removed = allocate(layout, scores, parse_scheme(text), macs_model)
+        share[text] = max(len(removed[g.key]) / g.channels for g in layout.groups)
+        cut = 1 - macs_model.macs({k: len(v) for k, v in removed.items()},
+                                  {g.key: g.channels for g in layout.groups}) / macs_model.macs({}, {
+                                      g.key: g.channels for g in layout.groups})
+        assert 0.5 <= cut < 0.53, (text, cut)
+    assert share["macs:0.5"] > 0.4
+    assert share["macs:0.5:max_share=0.4"] <= 0.4
+    with pytest.raises(UserError, match="cannot be reached"):
+        allocate(layout, scores, parse_scheme("macs:0.5:max_share=0.1"), macs_model)
+
+
+def test_scheme_options_parse_in_any_order_and_name_allocations():
+    from nnprune.schemes import scheme_slug
+
+    both = parse_scheme("macs:0.5:max_share=0.5:round_to=8")
+    assert (both.kind, both.value, both.round_to, both.max_share) == ("macs", 0.5, 8, 0.5)
+    assert parse_scheme("macs:0.5:round_to=8:max_share=0.5") == parse_scheme(
+        "macs:0.5:round_to=8:max_share=0.5")
+    assert scheme_slug("macs:0.404:max_share=0.5") == "macs-0.404-c0.5"
+    assert scheme_slug("uniform-macs:0.404") == "uniform-macs-0.404"
+    assert [parse_scheme(t, "resnet56").allocation for t in (
+        "macs:0.4", "macs:0.4:max_share=0.5", "uniform-macs:0.4", "uniform:0.3", "preset:hrank")] == [
+        "global", "global, cap 0.5", "uniform", "uniform", "per-layer rates"]
+    for bad, message in (("uniform:0.3:max_share=0.5", "macs: \\(global\\) allocation only"),
+                         ("macs:0.5:max_share=0", "max_share needs"), ("macs:0.5:max_share=1.5", "max_share needs"),
+                         ("macs:0.5:round_to=2:round_to=4", "given twice"), ("uniform-macs:1.2", "number in")):
+        with pytest.raises(UserError, match=message):
+            parse_scheme(bad)
+
+
 def test_zero_pad_shortcut_forward_has_no_host_sync():
     """No data-dependent op (torch.nonzero) in the shortcut: a GPU pass never waits for the host,
     and CUDA graphs can capture it. The output still places each source channel and pads zeros."""
