@@ -48,7 +48,7 @@ def run_row(pruned_metrics: Path, study_dir: Path | None = None) -> dict:
 
 def collect_runs(paths: list[Path], study_dir: Path | None = None) -> pd.DataFrame:
     frame = pd.DataFrame([run_row(p, study_dir) for p in paths], columns=COLUMNS)
-    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "seed"]
+    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "noise_kind", "seed"]
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
@@ -71,8 +71,9 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
         config = read_json(path.parent / "metrics.json")["config"]
         data = config["data"]
         base = paths.baseline_id(data["dataset"], config["arch"], data["train_size"], data["label_noise"],
-                                 data["seed"])
-        baselines[base] = {"label_noise": data["label_noise"], "seed": data["seed"]}
+                                 data["seed"], data.get("noise_kind", "symmetric"))
+        baselines[base] = {"label_noise": data["label_noise"], "noise_kind": data.get("noise_kind", "symmetric"),
+                           "seed": data["seed"]}
         entries.append((base, record["criterion"], record["score_images"], record))
     rows = []
     largest: dict[tuple[str, str], tuple[int, dict]] = {}
@@ -96,5 +97,6 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
     frame = pd.DataFrame(rows, columns=columns)
     if len(frame):
         frame["label_noise"] = frame.baseline.map(lambda base: baselines[base]["label_noise"]).astype(float)
+        frame["noise_kind"] = frame.baseline.map(lambda base: baselines[base]["noise_kind"])
         frame["seed"] = frame.baseline.map(lambda base: baselines[base]["seed"]).astype(int)
     return frame.sort_values(["criterion", "score_images", "baseline", "layer"], kind="stable")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,14 +106,35 @@ def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: s
         notes=notes)
 
 
+def _first_measured(frame: pd.DataFrame, candidates=("acc_finetuned", "acc_pruned_bn", "acc_pruned")) -> str:
+    """The first accuracy measured in every row of `frame` (else in any row, else acc_pruned)."""
+    for test in (lambda m: frame[m].notna().all(), lambda m: frame[m].notna().any()):
+        for metric in candidates:
+            if metric in frame and len(frame) and test(metric):
+                return metric
+    return "acc_pruned"
+
+
 def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
     part = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])
                 & (runs.label_noise > main_label_noise(runs.label_noise))]
-    metric = "acc_finetuned" if part.acc_finetuned.notna().any() else "acc_pruned"
+    metric = _first_measured(part)
     kind = "noise_kind" if "noise_kind" in part else None
     frame = standard_frame(part, part[metric] - part.acc_base, "label_noise", ["dataset", "arch", "train_size"],
                            stratum=kind)
     notes = []
+    secondary = []
+    if len(part) and (part.label_noise.nunique() > 1 or (kind and part.noise_kind.nunique() > 1)):
+        # Every noisy baseline is its own replicate: levels and kinds pooled into one point.
+        pooled = part.assign(baseline_replicate=part.label_noise.map("{:g}".format) + "/"
+                             + (part.noise_kind if kind else "") + "/s" + part.seed.astype(str),
+                             everything="all noisy baselines")
+        secondary.append(Family(
+            "all noisy baselines", f"minus the accuracy drop ({metric}) from each run's own noisy baseline (pp), "
+            "every level and kind pooled; each noisy baseline is one replicate (baselines of one seed share "
+            "its initialisation and data order, not their labels)", "label noise", "accuracy_pp",
+            standard_frame(pooled, pooled[metric] - pooled.acc_base, "everything", ["dataset", "arch", "train_size"],
+                           replicate="baseline_replicate", order=pd.Series(0.0, index=pooled.index)), str))
     all_noise = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])]
     for drop_metric in ACCURACIES:
         if drop_metric not in all_noise or all_noise[drop_metric].isna().all():
@@ -121,6 +143,12 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
             [all_noise.criterion, all_noise.label_noise]).mean().unstack()
         notes.append(f"drop {drop_metric} (pp, mean over seeds and kinds) by label noise {list(drops.columns)}: "
                      + "; ".join(f"{c} {', '.join(f'{v:.2f}' for v in row)}" for c, row in drops.iterrows()))
+    if len(part):
+        counts = part.groupby(["label_noise", *([kind] if kind else [])]).seed.nunique()
+        names = [" ".join(str(k) for k in (key if isinstance(key, tuple) else (key,))) for key in counts.index]
+        notes.append("Noisy baselines (seeds) per level and kind: "
+                     + ", ".join(f"{name}: {n}" for name, n in zip(names, counts))
+                     + f"; {int(counts.sum())} in all.")
     return ClaimInput(
         "label_noise", "Pruning results stay consistent when the data are of lower quality (noisy labels).",
         f"minus the accuracy drop ({metric}) from each run's own noisy baseline (pp), higher is better; "
@@ -128,43 +156,75 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
         "seed (one noisy baseline per level and kind)", "accuracy_pp", frame, lambda level: f"noise {level:g}",
         primary_key="label_noise", stratum_key="noise_kind",
         default_axis=float(frame.axis.max()) if len(frame) else None, default_rule="the largest noise level",
-        distance=lambda wanted, level: abs(float(wanted) - float(level)), notes=notes)
+        distance=lambda wanted, level: abs(float(wanted) - float(level)), secondary=secondary, notes=notes,
+        strata_name="noise kind")
 
 
-def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
+def allocation_and_level(text: str, arch: str | None = None) -> tuple[str, Any]:
+    """A pruning string as (allocation, level): macs:<f> and uniform-macs:<f> as their MACs
+    target f, so that the global and uniform allocations of one target share a level; any other
+    scheme as its own string."""
+    from .schemes import parse_scheme
+
+    scheme = parse_scheme(text, arch)
+    level = scheme.value if scheme.kind in ("macs", "uniform-macs") and scheme.round_to == 1 else text
+    return scheme.allocation, level
+
+
+def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
+              primary_pruning: str | None = None) -> ClaimInput:
     main_noise = main_label_noise(runs.label_noise)
     clean = runs[(runs.label_noise == main_noise) & runs.score_images.isin([0, main_score_images])]
+    parsed = {text: allocation_and_level(text, arch) for text, arch in
+              clean[["pruning", "arch"]].drop_duplicates().itertuples(index=False)}
+    clean = clean.assign(allocation=clean.pruning.map(lambda t: parsed[t][0]),
+                         level=clean.pruning.map(lambda t: parsed[t][1]))
     metric = next((m for m in ("acc_finetuned", "acc_pruned_bn", "acc_pruned")
                    if m in clean and clean[m].notna().any()), "acc_pruned")
     levels = clean.groupby("pruning")[metric].apply(lambda values: values.notna().any())
     part = clean[clean.pruning.isin(levels[levels].index)]
     macs = clean.groupby("pruning").macs_reduction.mean()
+    order = {text: macs[text] for text in macs.index}
 
     def label(level) -> str:
-        return f"{level} (-{macs[level]:.1f}% MACs)"
+        return f"-{100 * level:g}% MACs target" if isinstance(level, float) else str(level)
 
     def distance(wanted, level) -> float:
-        kind, _, value = str(wanted).partition(":")
-        return abs(100 * float(value) - macs[level]) if kind == "macs" else float("inf")
+        return abs(100 * (float(wanted) - float(level))) if isinstance(level, float) and not isinstance(
+            wanted, str) else float("inf")
 
-    frame = standard_frame(part, part[metric], "pruning", ["dataset", "arch", "train_size"],
-                           order=part.pruning.map(macs))
+    frame = standard_frame(part, part[metric], "level", ["dataset", "arch", "train_size"], stratum="allocation",
+                           order=part.pruning.map(order))
     secondary = []
     if metric != "acc_pruned_bn" and "acc_pruned_bn" in clean and clean.acc_pruned_bn.notna().any():
         secondary.append(Family("BN recalibrated", "accuracy after pruning with BatchNorm statistics re-estimated, "
                                 "no fine-tuning (%)", "pruning level", "accuracy_pp",
-                                standard_frame(clean, clean.acc_pruned_bn, "pruning", ["dataset", "arch", "train_size"],
-                                               order=clean.pruning.map(macs)), label))
+                                standard_frame(clean, clean.acc_pruned_bn, "level", ["dataset", "arch", "train_size"],
+                                               stratum="allocation", order=clean.pruning.map(order)), label))
     untested = sorted(set(levels.index) - set(part.pruning))
     notes = [f"Pruning levels without {metric} (not fine-tuned), so not in this comparison: "
              + ", ".join(untested)] if untested else []
+    params = clean.groupby("pruning").params_reduction.mean() if "params_reduction" in clean else {}
+    notes.append("Measured cut per pruning string, mean over runs: " + ", ".join(
+        f"{text} ({parsed[text][0]}) -{macs[text]:.1f}% MACs"
+        + (f", -{params[text]:.1f}% params" if text in params else "")
+        for text in sorted(macs.index, key=lambda t: (parsed[t][0], macs[t]))))
+    wanted = primary_pruning or main_pruning
+    arch = clean.arch.iloc[0] if len(clean) else None
+    try:
+        wanted_allocation, wanted_level = allocation_and_level(wanted, arch)
+    except Exception:        # a configured string this study cannot parse: the fallback rule takes over
+        wanted_allocation, wanted_level = None, wanted
+    default_allocation, default_level = parsed.get(main_pruning, (None, None))
     return ClaimInput(
         "cnn", "At the same pruning level (MACs cut), pruning by nuclear norm leaves a more accurate network "
         "than the other criteria (the paper's CIFAR-10 and ImageNet tables).",
         f"{metric} (%), higher is better; label noise {main_noise}, score_images {main_score_images} "
-        "(0 for data-free criteria)", "pruning level", "seed (one baseline)", "accuracy_pp", frame, label,
-        primary_key="pruning", default_axis=main_pruning, default_rule="the study's main pruning level",
-        distance=distance, secondary=secondary, notes=notes)
+        "(0 for data-free criteria)", "pruning level (MACs target), per allocation", "seed (one baseline)",
+        "accuracy_pp", frame, label, primary_key="pruning", stratum_key="allocation",
+        default_axis=default_level, default_rule="the study's main pruning level", distance=distance,
+        secondary=secondary, notes=notes, strata_name="allocation",
+        primary_values={"pruning": wanted_level, "allocation": wanted_allocation or default_allocation})
 
 
 def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
@@ -222,7 +282,7 @@ def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
             inputs.append(data_size_input(stability, runs, main_pruning))
     if runs.label_noise.nunique() > 1:
         inputs.append(label_noise_input(runs, main_pruning, main_score_images))
-    inputs.append(cnn_input(runs, main_pruning, main_score_images))
+    inputs.append(cnn_input(runs, main_pruning, main_score_images, settings.primary.get("pruning")))
     claims = [assess(spec, settings) for spec in inputs]
     headline = headline_claim(runs, settings.alpha)
     if headline:

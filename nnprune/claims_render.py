@@ -63,6 +63,18 @@ def _grid(rows: dict[str, dict[str, str]], columns: list[str], corner: str) -> l
     return lines
 
 
+def across_strata_line(check: dict) -> str:
+    """Whether the verdict against the best other criterion survives a change of stratum."""
+    if not check["values"]:
+        return f"*Across {check['name']}s:* no level was tested in more than one {check['name']}."
+    parts = ["at " + entry["label"] + ": " + ", ".join(
+        f"{stratum} {verdict} (vs {entry['comparators'][stratum]})" for stratum, verdict in entry["verdicts"].items())
+        for entry in check["values"]]
+    outcome = ("the verdict survives a change of " if check["survives"] else "the verdict does **not** survive a "
+               "change of ") + check["name"]
+    return f"*Across {check['name']}s:* " + "; ".join(parts) + f": {outcome}."
+
+
 def render_claim(claim: Claim) -> list[str]:
     lines = [f"## {claim.name}: **{claim.verdict}**", "", f"*Claim.* {claim.claim}", ""]
     if not claim.points:
@@ -79,6 +91,8 @@ def render_claim(claim: Claim) -> list[str]:
               f"*Primary point.* {where.replace('**', '').replace(' (primary)', '')}{fallback}", "",
               f"*Holds where* (nuclear vs the best other criterion): {claim.holds_where}.", "",
               f"*Seed split* of the primary verdict: {split_text}.", ""]
+    if claim.across_strata:
+        lines += [across_strata_line(claim.across_strata), ""]
     for comparison, title in (("best other", "Nuclear against the best other criterion at each point"),
                               ("random", f"Nuclear against `{FLOOR}`")):
         mine = [p for p in claim.points if p["comparison"] == comparison]

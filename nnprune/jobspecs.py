@@ -18,19 +18,20 @@ from .specs import FinetuneSpec, PruneSpec, ScoreSpec, ToySpec, TrainSpec, spec_
 CONFIG_FIELDS: dict[str, tuple[type, str]] = {
     "dataset": (TrainSpec, "dataset"), "data_root": (TrainSpec, "data_root"),
     "val_size": (TrainSpec, "val_size"), "test_size": (TrainSpec, "test_size"),
-    "noise_kind": (TrainSpec, "noise_kind"), "device": (TrainSpec, "device"),
+    "device": (TrainSpec, "device"),
     "deterministic": (TrainSpec, "deterministic"), "feature_point": (ScoreSpec, "feature_point"),
     "score_batch_size": (ScoreSpec, "batch_size"), "latency": (PruneSpec, "latency"),
     "bn_recalibration": (PruneSpec, "bn_recalibration"),
 }
 AXES: dict[str, tuple[type, str]] = {
     "archs": (TrainSpec, "arch"), "train_size": (TrainSpec, "train_size"),
-    "label_noise": (TrainSpec, "label_noise"), "seeds": (TrainSpec, "seed"),
+    "label_noise": (TrainSpec, "label_noise"), "noise_kind": (TrainSpec, "noise_kind"), "seeds": (TrainSpec, "seed"),
     "criteria": (ScoreSpec, "criteria"), "score_images": (ScoreSpec, "score_images"),
     "pruning": (PruneSpec, "pruning"),
 }
 SECTIONS: dict[str, type] = {"train": TrainSpec, "finetune": FinetuneSpec, "toy": ToySpec}
-NOT_SETTINGS = {"finetune": ("pruning",), "toy": ("datasets", "enabled")}   # select jobs, not settings
+# keys that select jobs, not settings
+NOT_SETTINGS = {"finetune": ("pruning", "noisy_baselines"), "toy": ("datasets", "enabled")}
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -38,9 +39,8 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def train_job(config: dict[str, Any], baseline: dict[str, Any]) -> str:
-    """`train` of one baseline: {arch, train_size, label_noise, seed[, width]} from the grid."""
-    values = {key: config[key] for key in ("dataset", "data_root", "val_size", "test_size", "noise_kind",
-                                           "device", "latency")}
+    """`train` of one baseline: {arch, train_size, label_noise, noise_kind, seed[, width]} from the grid."""
+    values = {key: config[key] for key in ("dataset", "data_root", "val_size", "test_size", "device", "latency")}
     values.update(baseline)
     values.update(_section(config, "train"))
     return spec_json(TrainSpec, values)
@@ -53,6 +53,12 @@ def score_job(config: dict[str, Any], seed: int, criteria: list[str], score_imag
     if score_images is not None:
         values["score_images"] = list(score_images)
     return spec_json(ScoreSpec, values)
+
+
+def noise_kinds(config: dict[str, Any]) -> list[str]:
+    """The config's `noise_kind`, one name or a list, as a list."""
+    kinds = config.get("noise_kind", "symmetric")
+    return [kinds] if isinstance(kinds, str) else list(kinds)
 
 
 def prune_job(config: dict[str, Any], pruning: str, seed: int) -> str:

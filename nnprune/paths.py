@@ -24,11 +24,13 @@ FINETUNED = "finetuned"
 
 
 def baseline_id(dataset: str, arch: str, train_size: int | None | str, label_noise: float | str,
-                seed: int | str) -> str:
-    """The name of a baseline: one per (dataset, arch, train_size, label_noise, seed);
-    train_size None (all training images) reads "all"."""
+                seed: int | str, noise_kind: str = "symmetric") -> str:
+    """The name of a baseline: one per (dataset, arch, train_size, label_noise, noise_kind, seed);
+    train_size None (all training images) reads "all". A noise kind other than symmetric follows
+    the level (ln0.4-pairwise); clean labels have no kind."""
     size = "all" if train_size is None else train_size
-    return f"{dataset}__{arch}__n{size}__ln{label_noise}__s{seed}"
+    kind = f"-{noise_kind}" if noise_kind != "symmetric" and float(label_noise) > 0 else ""
+    return f"{dataset}__{arch}__n{size}__ln{label_noise}{kind}__s{seed}"
 
 
 def score_name(criterion: str, score_images: int | str) -> str:

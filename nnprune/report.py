@@ -111,7 +111,8 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
     tables["by_score_images"] = (summarise(runs[noise0 & main_level], keys, metrics), keys, metrics,
                                  f"Accuracy (%) by criterion and number of scoring images; "
                                  f"pruning {main_pruning}, label noise {main_noise}.")
-    keys, metrics = ["criterion", "label_noise"], ["acc_base", *accs, "drop_pruned", "drop_finetuned"]
+    keys = ["criterion", "label_noise", *(["noise_kind"] if runs.get("noise_kind", pd.Series()).nunique() > 1 else [])]
+    metrics = ["acc_base", *accs, "drop_pruned", "drop_finetuned"]
     tables["by_label_noise"] = (summarise(runs[main_si & main_level], keys, metrics), keys, metrics,
                                 f"Accuracy (%) and drop from each run's own noisy baseline (pp) by "
                                 f"label noise; pruning {main_pruning}, score_images "
@@ -140,10 +141,12 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
     return tables
 
 
-def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = False) -> None:
+def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = False,
+                    linestyle: str = "-", suffix: str = "") -> None:
     for criterion, part in table.groupby("criterion"):
         part = part.sort_values(x)
-        style = {"marker": "o", "capsize": 3, "label": criterion, "color": criterion_color(criterion)}
+        style = {"marker": "o", "capsize": 3, "label": criterion + suffix, "color": criterion_color(criterion),
+                 "linestyle": linestyle}
         if criterion == "nuclear":
             style.update(linewidth=2.5, zorder=5)
         ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), **style)
@@ -158,13 +161,25 @@ def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = 
 def _dot_per_criterion(ax, table: pd.DataFrame, metric: str) -> None:
     """One pruning level only: each criterion's mean ± std as a dot, best last, on the y range
     of the data (a line plot would put them all at one x)."""
-    table = table.sort_values(f"{metric}_mean")
-    for position, row in enumerate(table.itertuples()):
-        ax.errorbar(position, getattr(row, f"{metric}_mean"), yerr=np.nan_to_num(getattr(row, f"{metric}_std")),
-                    marker="o", capsize=3, color=criterion_color(row.criterion),
-                    markersize=8 if row.criterion == "nuclear" else 6)
-    ax.set_xticks(range(len(table)), table.criterion, rotation=30, fontsize=8)
-    ax.set_xlabel(f"criterion, at -{table.macs_reduction_mean.mean():.1f}% MACs")
+    levels = sorted(table.pruning.unique())
+    order = table[table.pruning == levels[0]].sort_values(f"{metric}_mean").criterion.tolist()
+    order += sorted(set(table.criterion) - set(order))
+    markers = ("o", "s", "^")
+    for shift, level in zip(np.linspace(-0.15, 0.15, len(levels)) if len(levels) > 1 else [0.0], levels):
+        rows = table[table.pruning == level].set_index("criterion")
+        macs = rows.macs_reduction_mean.mean()
+        for position, criterion in enumerate(order):
+            if criterion not in rows.index:
+                continue
+            row = rows.loc[criterion]
+            ax.errorbar(position + shift, row[f"{metric}_mean"], yerr=np.nan_to_num(row[f"{metric}_std"]),
+                        marker=markers[levels.index(level) % 3], capsize=3, color=criterion_color(criterion),
+                        markersize=8 if criterion == "nuclear" else 6, linestyle="none",
+                        label=f"{level} (-{macs:.1f}% MACs)" if position == 0 else None)
+    ax.set_xticks(range(len(order)), order, rotation=30, fontsize=8)
+    if len(levels) > 1:
+        ax.legend(fontsize=7, title="marker: pruning")
+    ax.set_xlabel("criterion" if len(levels) > 1 else f"criterion, at -{table.macs_reduction_mean.mean():.1f}% MACs")
     ax.set_ylabel(METRIC_LABELS[metric])
     ax.grid(alpha=0.3)
 
@@ -199,12 +214,13 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     # Each panel on its own y range: accuracies before and after fine-tuning differ by tens of pp,
     # while the criteria differ by a few pp after fine-tuning.
     fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4))
-    with_lines = axes[0]
+    with_lines = None
     for ax, metric in zip(axes, accs):
         measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
-        if measured.pruning.nunique() == 1:
+        if measured.pruning.nunique() <= 2:
+            # one or two levels (e.g. one MACs target at two allocations): dots per criterion
             _dot_per_criterion(ax, measured, metric)
-            ax.set_title(f"{titles[metric]} ({measured.pruning.iloc[0]} only)")
+            ax.set_title(titles[metric])
             continue
         for criterion, part in measured.groupby("criterion"):
             part = part.sort_values("macs_reduction_mean")
@@ -217,7 +233,8 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
         ax.set_title(titles[metric])
         ax.grid(alpha=0.3)
         with_lines = ax
-    with_lines.legend(title="criterion", fontsize=8)
+    if with_lines is not None:
+        with_lines.legend(title="criterion", fontsize=8)
     fig.suptitle("Accuracy vs. MACs reduction (mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_macs")
 
@@ -237,13 +254,20 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     written += save_figure(fig, folder, "acc_vs_score_images")
 
     by_noise = tables["by_label_noise"][0]
-    panels = ["acc_base", *accs]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
-    for ax, metric in zip(axes, panels):
-        _errorbar_lines(ax, by_noise, "label_noise", metric)
+    panels = ["acc_base", *[m for m in accs if by_noise[f"{m}_mean"].notna().sum() > by_noise.criterion.nunique()]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    kinds = sorted(by_noise.noise_kind.unique()) if "noise_kind" in by_noise else [None]
+    clean = by_noise.label_noise == by_noise.label_noise.min()
+    for ax, metric in zip(axes[0], panels):
+        for kind, linestyle in zip(kinds, ("-", "--", ":")):
+            # the clean level has no kind: it starts every kind's line
+            part = by_noise if kind is None else by_noise[clean | (by_noise.noise_kind == kind)]
+            _errorbar_lines(ax, part[part[f"{metric}_mean"].notna()], "label_noise", metric, linestyle=linestyle,
+                            suffix="" if kind is None or len(kinds) == 1 else f", {kind}")
         ax.set_xlabel("label noise (fraction of training labels flipped)")
         ax.set_title(titles[metric])
-    axes[-1].legend(title="criterion", fontsize=8)
+    axes[0][-1].legend(title="criterion" + (", noise kind" if len(kinds) > 1 else ""), fontsize=7,
+                       loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"Accuracy on the clean test set vs. label noise ({main_pruning}, mean ± std over seeds)")
     written += save_figure(fig, folder, "acc_vs_label_noise")
 

@@ -83,6 +83,10 @@ def check_sizes(config: dict[str, Any]) -> None:
     if main_si is not None and main_si not in config["score_images"]:
         raise UserError(f"config key 'grid.main_score_images': {main_si} is not in score_images",
                         f"use one of: {config['score_images']}")
+    unknown = sorted(set(grid.get("score_sweep", [])) - set(config["score_images"]))
+    if unknown:
+        raise UserError(f"config key 'grid.score_sweep': {unknown} not in score_images",
+                        f"use values from: {config['score_images']}")
     sizes = [s for s in config["train_size"] if s is not None]
     if sizes and max(config["score_images"]) > min(sizes):
         raise UserError(f"config key 'score_images': {max(config['score_images'])} is larger than "

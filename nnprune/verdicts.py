@@ -89,6 +89,8 @@ class ClaimInput:
     distance: Callable[[Any, Any], float] | None = None   # configured vs tested, for the fallback
     secondary: list[Family] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    primary_values: dict = field(default_factory=dict)   # overrides of ClaimSettings.primary (parsed)
+    strata_name: str = ""               # what the strata are, in words ("allocation", "noise kind")
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Claim:
     ranking: list[dict] = field(default_factory=list)
     per_criterion: list[dict] = field(default_factory=list)
     secondary: list[dict] = field(default_factory=list)
+    across_strata: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -207,7 +210,7 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
     """Every comparison of one claim at every point, its primary point and its seed split."""
     frame, margin = spec.frame, settings.margins[spec.margin_key]
     points = points_in_order(frame)
-    primary = choose_primary(spec, points, settings.primary)
+    primary = choose_primary(spec, points, {**settings.primary, **spec.primary_values})
     key = (primary["stratum"] or "", primary["axis_value"])
     claim = Claim(spec.name, spec.claim, spec.metric, spec.axis, spec.replicate, "inconclusive",
                   primary=primary, notes=list(spec.notes))
@@ -228,6 +231,7 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
     claim.verdict = _at_primary(main, "verdict", "inconclusive")
     if claim.seed_split["status"] == "unstable":
         claim.verdict = "unstable"
+    claim.across_strata = across_strata(main, spec.strata_name or "stratum")
     claim.per_criterion = per_criterion(frame, spec.label)
     for extra in spec.secondary:
         found = compare(extra.frame, FOCUS, rivals(extra.frame), settings.margins[extra.margin_key],
@@ -236,6 +240,26 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
                                 "margin": settings.margins[extra.margin_key], "points": found,
                                 "holds_where": holds_where(found, extra.label)})
     return claim
+
+
+def across_strata(points: list[dict], name: str) -> dict:
+    """Does a verdict survive a change of stratum (allocation, noise kind)? At every axis value
+    tested in two or more strata: each stratum's verdict against the best other criterion, and
+    whether they agree. {} when the claim has one stratum."""
+    strata = list(dict.fromkeys(point["stratum"] for point in points))
+    if len(strata) < 2:
+        return {}
+    values = []
+    for value in dict.fromkeys(point["axis_value"] for point in points):
+        here = {point["stratum"]: point for point in points if point["axis_value"] == value}
+        if len(here) < 2:
+            continue
+        verdicts = {stratum: point["verdict"] for stratum, point in here.items()}
+        values.append({"axis_value": value, "label": next(iter(here.values()))["label"], "verdicts": verdicts,
+                       "comparators": {stratum: point["comparator"] for stratum, point in here.items()},
+                       "agree": len(set(verdicts.values())) == 1})
+    return {"name": name, "strata": strata, "values": values,
+            "survives": bool(values) and all(entry["agree"] for entry in values)}
 
 
 def holds_where(points: list[dict], label: Callable[[Any], str]) -> str:

@@ -120,12 +120,51 @@ def test_label_noise_points_per_kind_and_level():
 def test_cnn_primary_falls_back_to_the_level_nearest_in_measured_macs():
     runs = _runs()
     runs.loc[runs.pruning == "macs:0.5", "acc_finetuned"] -= 5
-    claim = assess(cnn_input(runs, "macs:0.3", 256), ClaimSettings.from_mapping({"primary": {"pruning": "macs:0.404"}}))
-    assert [p["axis_value"] for p in claim.points if p["comparison"] == "best other"] == ["macs:0.3", "macs:0.5"]
-    assert claim.primary["axis_value"] == "macs:0.5" and claim.primary["fallback"]      # 9.8 pp away vs 9.9
+    settings = ClaimSettings.from_mapping({"primary": {"pruning": "macs:0.404"}})
+    claim = assess(cnn_input(runs, "macs:0.3", 256, "macs:0.404"), settings)
+    assert [(p["stratum"], p["axis_value"]) for p in claim.points if p["comparison"] == "best other"] == [
+        ("global", 0.3), ("global", 0.5)]
+    assert claim.primary["axis_value"] == 0.5 and claim.primary["fallback"]      # 9.6 points away vs 10.4
     default = assess(cnn_input(runs, "macs:0.3", 256), ClaimSettings())
-    assert default.primary["axis_value"] == "macs:0.3" and not default.primary["fallback"]
+    assert default.primary["axis_value"] == 0.3 and not default.primary["fallback"]
     assert default.secondary[0]["name"] == "BN recalibrated"
+    assert default.across_strata == {}                       # one allocation only
+
+
+def test_cnn_allocations_are_strata_and_the_report_says_whether_the_verdict_survives():
+    """Global and uniform allocation at one MACs target: two strata at the same level. Nuclear
+    loses to taylor under global and beats it under uniform, so the verdict does not survive."""
+    runs = _runs()
+    clean = runs[(runs.label_noise == 0) & (runs.pruning == "macs:0.3")]
+    uniform = clean.assign(pruning="uniform-macs:0.3", macs_reduction=33.0)
+    uniform.loc[uniform.criterion == "nuclear", "acc_finetuned"] += 3.0
+    both = pd.concat([runs, uniform], ignore_index=True)
+    claim = assess(cnn_input(both, "macs:0.3", 256, "macs:0.3"), ClaimSettings())
+    main = {(p["stratum"], p["axis_value"]): p["verdict"] for p in claim.points if p["comparison"] == "best other"}
+    assert main[("global", 0.3)] == "not supported" and main[("uniform", 0.3)] == "supported", main
+    assert claim.primary["stratum"] == "global" and claim.primary["axis_value"] == 0.3
+    check = claim.across_strata
+    assert check["name"] == "allocation" and not check["survives"]
+    assert check["values"][0]["verdicts"] == {"global": "not supported", "uniform": "supported"}
+    from nnprune.claims_render import across_strata_line
+    assert "does **not** survive a change of allocation" in across_strata_line(check)
+    # the same data with nuclear unchanged under uniform: the verdict survives
+    same = assess(cnn_input(pd.concat([runs, clean.assign(pruning="uniform-macs:0.3")], ignore_index=True),
+                            "macs:0.3", 256), ClaimSettings())
+    assert same.across_strata["survives"]
+
+
+def test_label_noise_pools_every_noisy_baseline_and_uses_bn_accuracy_without_fine_tuning():
+    """Noisy runs that were not fine-tuned: the metric falls back to acc_pruned_bn. The pooled
+    secondary point has one pair per noisy baseline (2 levels x 2 kinds x 4 seeds = 16)."""
+    runs = _runs()
+    runs.loc[runs.label_noise > 0, "acc_finetuned"] = np.nan
+    claim = assess(label_noise_input(runs, "macs:0.3", 256), ClaimSettings())
+    assert "acc_pruned_bn" in claim.metric
+    pooled = next(extra for extra in claim.secondary if extra["name"] == "all noisy baselines")
+    assert [p["pairs"] for p in pooled["points"]] == [16]
+    per_point = [p["pairs"] for p in claim.points if p["comparison"] == "best other"]
+    assert per_point == [4, 4, 4, 4]
 
 
 def test_settings_reject_unknown_keys_and_match_the_schema_defaults():

@@ -70,7 +70,13 @@ def test_schema_scalar_keys_agree_with_their_spec_fields():
 def test_schema_axes_allow_exactly_the_spec_choices():
     for key, (cls, name) in jobspecs.AXES.items():
         prop = SCHEMA["properties"][key]
-        enum = prop.get("propertyNames", {}).get("enum") or prop.get("items", {}).get("enum")
+        forms = prop.get("oneOf", [prop])    # noise_kind: one name or a list of names
+        enums = [form.get("propertyNames", {}).get("enum") or form.get("items", {}).get("enum") or form.get("enum")
+                 for form in forms]
+        assert all(enum == enums[0] for enum in enums), (key, enums)
+        enum = enums[0]
+        if "default" in prop:
+            assert prop["default"] == default_of(spec_field(cls, name)), key
         choices = spec_field(cls, name).metadata["choices"]
         assert (set(enum) if enum else None) == (set(choices) if choices else None), key
 

@@ -113,6 +113,32 @@ def test_main_label_noise_is_the_lowest_in_the_grid_and_the_tables(snakemake_bin
     assert sorted(tables["by_label_noise"][0].label_noise.unique()) == [0.0, 0.2]
 
 
+def test_default_grid_has_noise_kinds_noise_seeds_and_both_allocations(snakemake_bin, tmp_path):
+    """config/config.yaml as planned before the run: clean baselines with every seed, noisy ones
+    of both kinds with grid.noise_seeds; both allocations at the main level; fine-tuning only on
+    clean baselines; the score_images sweep prunes nothing (grid.score_sweep: [])."""
+    configfile = REPO / "config" / "config.yaml"
+    config = yaml.safe_load(configfile.read_text())
+    result = dry_run(snakemake_bin, tmp_path, configfile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = set(re.findall(r"results/default/baselines/[^/]+__ln([0-9.]+)-?(pairwise)?__s(\d+)/model\.pt",
+                             result.stdout))
+    clean = {(noise, kind, int(seed)) for noise, kind, seed in trained if float(noise) == 0}
+    noisy = {(noise, kind or "symmetric", int(seed)) for noise, kind, seed in trained if float(noise) > 0}
+    assert {seed for *_, seed in clean} == set(config["seeds"]) and len(clean) == len(config["seeds"])
+    assert noisy == {(f"{n}", k, s) for n in config["label_noise"] if n > 0 for k in config["noise_kind"]
+                     for s in config["grid"]["noise_seeds"]}
+    assert len(noisy) >= 12                                      # the label-noise comparison's pairs
+    runs = re.findall(r"results/default/runs/[^/]+__ln([0-9.]+)[^/]*__s(\d+)/([a-z0-9-]+)_si(\d+)/([^/]+)/"
+                      r"(pruned|finetuned)/metrics\.json", result.stdout)
+    pruned = {r[:5] for r in runs if r[5] == "pruned"}
+    tuned = {r[:5] for r in runs if r[5] == "finetuned"}
+    assert {slug for *_, slug in pruned} == {"macs-0.404", "uniform-macs-0.404"}
+    assert {size for *_, size, _ in pruned} == {"0", str(config["grid"]["main_score_images"])}
+    assert {noise for noise, *_ in tuned} == {"0.0"}
+    assert len(tuned) == len(config["seeds"]) * len(config["criteria"]) * 2
+
+
 TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison", "score_stability"]
 FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability"]
 

@@ -97,16 +97,35 @@ wildcard_constraints:
     prune="[^/]+",
 
 
+NOISE_KINDS = jobspecs.noise_kinds(config)
+NOISE_SEEDS = GRID.get("noise_seeds", config["seeds"])  # the noisy baselines' seeds
+# score_images at which the score_images sweep prunes (scoring uses all of SIZES)
+SCORE_SWEEP = set(GRID.get("score_sweep", SIZES)) | {MAIN_SI}
+
+
+def noise_settings():
+    """(label_noise, noise_kind, seeds) of every baseline family: the main (lowest) level once,
+    with every seed (its kind only matters when it is above 0); each level above it once per
+    kind, with NOISE_SEEDS."""
+    for noise in config["label_noise"]:
+        if noise == MAIN_NOISE:
+            yield noise, NOISE_KINDS[0], config["seeds"]
+        else:
+            for kind in NOISE_KINDS:
+                yield noise, kind, NOISE_SEEDS
+
+
 BASELINES = {}
 for arch, arch_options in config["archs"].items():
     for train_size in config["train_size"]:
-        for noise in config["label_noise"]:
-            for seed in config["seeds"]:
+        for noise, kind, seeds in noise_settings():
+            for seed in seeds:
                 # the arch options (width) only when given: TrainSpec holds the default
-                BASELINES[paths.baseline_id(DATASET, arch, train_size, noise, seed)] = dict(
+                BASELINES[paths.baseline_id(DATASET, arch, train_size, noise, seed, kind)] = dict(
                     arch=arch,
                     train_size=train_size,
                     label_noise=noise,
+                    noise_kind=kind,
                     seed=seed,
                     **(arch_options or {}),
                 )
@@ -114,6 +133,14 @@ for arch, arch_options in config["archs"].items():
 PRUNINGS = {scheme_slug(spec): spec for spec in config["pruning"]}
 MAIN_SLUG = scheme_slug(MAIN_PRUNING)
 FINETUNE_SLUGS = {scheme_slug(s) for s in config["finetune"].get("pruning", config["pruning"])}
+
+
+def finetuned(run):
+    """Whether a run (base, crit, si, prune) is fine-tuned: its level is in finetune.pruning, and
+    its baseline is clean unless finetune.noisy_baselines."""
+    base, _, _, prune = run
+    clean = BASELINES[base]["label_noise"] == MAIN_NOISE
+    return prune in FINETUNE_SLUGS and (clean or config["finetune"].get("noisy_baselines", True))
 
 
 def score_sizes(criterion):
@@ -129,7 +156,7 @@ def _wanted(base, crit, si, prune):
     main_si = si == 0 or si == MAIN_SI
     return (
         (noise == MAIN_NOISE and main_si)  # pruning-level sweep
-        or (noise == MAIN_NOISE and prune == MAIN_SLUG)  # score_images sweep
+        or (noise == MAIN_NOISE and prune == MAIN_SLUG and si in SCORE_SWEEP)  # score_images sweep
         or (main_si and prune == MAIN_SLUG)  # label-noise sweep
     )
 
@@ -181,7 +208,7 @@ def pruned_metrics():
 
 def aggregate_inputs(wildcards):
     files = pruned_metrics()
-    files += [f"{paths.run_dir(OUT, *run)}/{paths.FINETUNED}/metrics.json" for run in RUNS if run[3] in FINETUNE_SLUGS]
+    files += [f"{paths.run_dir(OUT, *run)}/{paths.FINETUNED}/metrics.json" for run in RUNS if finetuned(run)]
     # the score files' metrics.json say which baseline each score file belongs to
     files += sorted({score_metrics(base, crit, si) for base, crit, si, _ in RUNS})
     return files
