@@ -209,6 +209,10 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
         f"{text} ({parsed[text][0]}) -{macs[text]:.1f}% MACs"
         + (f", -{params[text]:.1f}% params" if text in params else "")
         for text in sorted(macs.index, key=lambda t: (parsed[t][0], macs[t]))))
+    if len(clean):
+        bases = clean.groupby("seed").acc_base.first()
+        notes.append(f"Unpruned test accuracy of the {len(bases)} clean baselines: mean {bases.mean():.2f}%, "
+                     f"lowest {bases.min():.2f}%, highest {bases.max():.2f}%.")
     wanted = primary_pruning or main_pruning
     arch = clean.arch.iloc[0] if len(clean) else None
     try:
