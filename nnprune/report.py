@@ -243,6 +243,10 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     data_driven = by_size[by_size.score_images > 0]
     free = by_size[by_size.score_images == 0]
     for ax, metric in zip(axes, accs):
+        if data_driven.score_images.nunique() < 2:
+            # grid.score_sweep left the other sizes unpruned: say so rather than plot one column of dots
+            ax.text(0.5, 0.5, "pruned at one score_images only\n(grid.score_sweep);\nsee score_stability.png",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
         _errorbar_lines(ax, data_driven, "score_images", metric, log_x=True)
         for row in free.itertuples():
             ax.axhline(getattr(row, f"{metric}_mean"), linestyle="--", linewidth=1,
