@@ -221,7 +221,9 @@ def score_files():
 
 TOY = config["toy"]
 TOY_DATASETS = TOY.get("datasets", list(TOY_DATASET_NAMES)) if TOY.get("enabled", True) else []
-TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves", "toy_curves_per_layer"]
+# toy_curves_per_layer only when the per-layer allocation runs (ToySpec's default: both)
+TOY_PER_LAYER = "per-layer" in TOY.get("allocations", ["global", "per-layer"])
+TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves"] + (["toy_curves_per_layer"] if TOY_PER_LAYER else [])
 
 
 def toy_spec(wildcards):
