@@ -223,7 +223,9 @@ TOY = config["toy"]
 TOY_DATASETS = TOY.get("datasets", list(TOY_DATASET_NAMES)) if TOY.get("enabled", True) else []
 # toy_curves_per_layer only when the per-layer allocation runs (ToySpec's default: both)
 TOY_PER_LAYER = "per-layer" in TOY.get("allocations", ["global", "per-layer"])
-TOY_FIGURES = [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves"] + (["toy_curves_per_layer"] if TOY_PER_LAYER else [])
+TOY_FIGURES = (
+    [f"boundaries_{d}" for d in TOY_DATASETS] + ["toy_curves"] + (["toy_curves_per_layer"] if TOY_PER_LAYER else [])
+)
 
 
 def toy_spec(wildcards):
