@@ -215,8 +215,12 @@ def aggregate_inputs(wildcards):
 
 
 def score_files():
-    """Every score file a run uses (for the stability analysis)."""
-    return sorted({score_file(base, crit, si) for base, crit, si, _ in RUNS})
+    """Every score file of the study (for the stability analysis): the score jobs write every
+    score_images of every data-driven criterion, whether or not a run prunes with it
+    (grid.score_sweep can leave sizes unpruned)."""
+    used = {score_file(base, crit, si) for base, crit, si, _ in RUNS}
+    bases = {base for base, *_ in RUNS}
+    return sorted(used | {score_file(base, crit, si) for base in bases for crit in DATA_CRITERIA for si in SIZES})
 
 
 TOY = config["toy"]
