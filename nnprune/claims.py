@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import UserError
 from .studyconfig import main_label_noise
 from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, standard_frame
 
@@ -184,7 +185,6 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
     levels = clean.groupby("pruning")[metric].apply(lambda values: values.notna().any())
     part = clean[clean.pruning.isin(levels[levels].index)]
     macs = clean.groupby("pruning").macs_reduction.mean()
-    order = {text: macs[text] for text in macs.index}
 
     def label(level) -> str:
         return f"-{100 * level:g}% MACs target" if isinstance(level, float) else str(level)
@@ -194,13 +194,13 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
             wanted, str) else float("inf")
 
     frame = standard_frame(part, part[metric], "level", ["dataset", "arch", "train_size"], stratum="allocation",
-                           order=part.pruning.map(order))
+                           order=part.pruning.map(macs))
     secondary = []
     if metric != "acc_pruned_bn" and "acc_pruned_bn" in clean and clean.acc_pruned_bn.notna().any():
         secondary.append(Family("BN recalibrated", "accuracy after pruning with BatchNorm statistics re-estimated, "
                                 "no fine-tuning (%)", "pruning level", "accuracy_pp",
                                 standard_frame(clean, clean.acc_pruned_bn, "level", ["dataset", "arch", "train_size"],
-                                               stratum="allocation", order=clean.pruning.map(order)), label))
+                                               stratum="allocation", order=clean.pruning.map(macs)), label))
     untested = sorted(set(levels.index) - set(part.pruning))
     notes = [f"Pruning levels without {metric} (not fine-tuned), so not in this comparison: "
              + ", ".join(untested)] if untested else []
@@ -217,7 +217,7 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
     arch = clean.arch.iloc[0] if len(clean) else None
     try:
         wanted_allocation, wanted_level = allocation_and_level(wanted, arch)
-    except Exception:        # a configured string this study cannot parse: the fallback rule takes over
+    except UserError:        # a configured string this study cannot parse: the fallback rule takes over
         wanted_allocation, wanted_level = None, wanted
     default_allocation, default_level = parsed.get(main_pruning, (None, None))
     return ClaimInput(
