@@ -1,4 +1,11 @@
-"""All runs into one pandas frame (one row per pruned model): the only source of tables and plots."""
+"""All runs into one pandas frame: the only source of tables and plots.
+
+One row per pruned model and fine-tuning budget: a run fine-tuned at budgets 30b and 3e has two
+rows, alike but for `budget`, `acc_finetuned` and `seconds_finetune`; a run that no budget
+fine-tuned has one, with budget "0". Raw (`acc_pruned`) and BN-recalibrated (`acc_pruned_bn`)
+accuracy are the first two points of each run's budget curve (`budgets.RAW`, `budgets.BN`).
+`one_per_run` and `at_budget` give one row per run.
+"""
 from __future__ import annotations
 
 import os
@@ -7,49 +14,105 @@ from pathlib import Path
 import pandas as pd
 
 from . import paths
+from .budgets import NOT_FINETUNED, budget_from_section, budget_order
 from .io import read_json
 
-COLUMNS = ["dataset", "arch", "width", "train_size", "label_noise", "noise_kind", "seed",
-           "criterion", "score_images", "pruning", "macs_base", "macs_pruned", "params_base",
+COLUMNS = ["dataset", "arch", "width", "train_size", "train_epochs", "label_noise", "noise_kind", "seed",
+           "criterion", "score_images", "pruning", "budget", "macs_base", "macs_pruned", "params_base",
            "params_pruned", "acc_base", "acc_pruned", "acc_pruned_bn", "acc_finetuned", "macs_reduction",
            "params_reduction", "latency_base_ms", "latency_pruned_ms", "seconds_prune",
            "seconds_finetune", "pruned_metrics"]
 
 
+def finetune_budget(record: dict) -> str:
+    """The budget a fine-tune ran (`budgets.Budget.text`), from its metrics.json: its `budget`
+    setting, or for a fine-tune without one, its epochs and batches per epoch."""
+    config = record["config"]
+    return config.get("budget") or budget_from_section(config).text
+
+
+def run_rows(pruned_metrics: Path, study_dir: Path | None = None, budgets: list[str] = ()) -> list[dict]:
+    """A run's rows: one per budget in `budgets` whose finetuned-{budget}/metrics.json exists
+    beside its pruned/metrics.json, or one row with budget "0" when none does."""
+    row = run_row(pruned_metrics, study_dir)
+    rows = []
+    for budget in budgets:
+        path = paths.finetuned_metrics(pruned_metrics, budget)
+        if path.exists():
+            finetuned = read_json(path)
+            rows.append({**row, "budget": finetune_budget(finetuned),
+                         "acc_finetuned": finetuned["results"]["acc_test"],
+                         "seconds_finetune": finetuned["provenance"]["seconds"]})
+    return rows or [row]
+
+
 def run_row(pruned_metrics: Path, study_dir: Path | None = None) -> dict:
-    """One row from a run's pruned/metrics.json and, when present, the sibling finetuned/.
+    """The row of a pruned model from its pruned/metrics.json, not fine-tuned (budget "0").
     `pruned_metrics` in the row is relative to `study_dir` when given, so runs.csv traces each
     row to its metrics.json wherever the study is run or moved."""
     pruned = read_json(pruned_metrics)
     config, results = pruned["config"], pruned["results"]
     data = config["data"]
-    finetuned_path = paths.finetuned_metrics(pruned_metrics)
-    finetuned = read_json(finetuned_path) if finetuned_path.exists() else None
     base, after = results["base"], results["pruned"]
     return {
         "dataset": data["dataset"], "arch": config["arch"], "width": config["build_args"]["width"],
-        "train_size": data["train_size"], "label_noise": data["label_noise"],
+        "train_size": data["train_size"], "train_epochs": (config.get("train") or {}).get("epochs"),
+        "label_noise": data["label_noise"],
         "noise_kind": data["noise_kind"], "seed": data["seed"], "criterion": results["criterion"],
-        "score_images": results["score_images"], "pruning": config["pruning"],
+        "score_images": results["score_images"], "pruning": config["pruning"], "budget": NOT_FINETUNED,
         "macs_base": base["macs"], "macs_pruned": after["macs"], "params_base": base["params"],
         "params_pruned": after["params"], "acc_base": base["acc"], "acc_pruned": after["acc"],
         "acc_pruned_bn": after.get("acc_bn_recalibrated", float("nan")),
-        "acc_finetuned": finetuned["results"]["acc_test"] if finetuned else float("nan"),
+        "acc_finetuned": float("nan"),
         "macs_reduction": 100.0 * (1 - after["macs"] / base["macs"]),
         "params_reduction": 100.0 * (1 - after["params"] / base["params"]),
         "latency_base_ms": base.get("latency_ms", float("nan")),
         "latency_pruned_ms": after.get("latency_ms", float("nan")),
         "seconds_prune": pruned["provenance"]["seconds"],
-        "seconds_finetune": finetuned["provenance"]["seconds"] if finetuned else float("nan"),
+        "seconds_finetune": float("nan"),
         "pruned_metrics": (Path(os.path.relpath(pruned_metrics, study_dir)).as_posix()
                            if study_dir is not None else str(pruned_metrics)),
     }
 
 
-def collect_runs(paths: list[Path], study_dir: Path | None = None) -> pd.DataFrame:
-    frame = pd.DataFrame([run_row(p, study_dir) for p in paths], columns=COLUMNS)
-    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "noise_kind", "seed"]
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+RUN_KEYS = ["dataset", "arch", "width", "train_size", "pruning", "criterion", "score_images", "label_noise",
+            "noise_kind", "seed"]
+
+
+def collect_runs(paths: list[Path], study_dir: Path | None = None, budgets: list[str] = ()) -> pd.DataFrame:
+    frame = pd.DataFrame([row for p in paths for row in run_rows(p, study_dir, budgets)], columns=COLUMNS)
+    frame = frame.assign(_budget=frame.budget.map(budget_order))
+    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "noise_kind", "seed", "_budget"]
+    return frame.sort_values(keys, kind="stable").drop(columns="_budget").reset_index(drop=True)
+
+
+def study_budgets_of(runs: pd.DataFrame) -> list[str]:
+    """The fine-tuning budgets in runs.csv, shortest first ("0", not fine-tuned, left out)."""
+    if "budget" not in runs:
+        return []
+    found = {str(b) for b in runs.budget.dropna().unique()} - {NOT_FINETUNED}
+    return sorted(found, key=budget_order)
+
+
+def at_budget(runs: pd.DataFrame, budget: str | None = None) -> pd.DataFrame:
+    """One row per run: the row fine-tuned at `budget` (default the study's largest) where that
+    run has one, and the run's not-fine-tuned row where it has no fine-tune at all. A run
+    fine-tuned at other budgets only is left out. A runs.csv without budgets is returned as it is."""
+    if "budget" not in runs:
+        return runs
+    runs = runs.assign(budget=runs.budget.astype(str))
+    budgets = study_budgets_of(runs)
+    if budget is None:
+        if not budgets:
+            return runs
+        budget = budgets[-1]
+    return runs[(runs.budget == str(budget)) | (runs.budget == NOT_FINETUNED)].reset_index(drop=True)
+
+
+def one_per_run(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run whatever its budgets (for what does not depend on fine-tuning: cost,
+    raw and BN-recalibrated accuracy): each run's first row, acc_finetuned as at_budget gives it."""
+    return at_budget(runs)
 
 
 def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.DataFrame:

@@ -8,7 +8,8 @@ claims.md restates them (nnprune/claims_render.py).
                largest, per score_images; data-driven criteria
   label_noise  minus the accuracy drop from each run's own noisy baseline (pp), per noise level
                and noise kind
-  cnn          accuracy after fine-tuning (%), per pruning level, clean labels
+  cnn          test accuracy (%) per pruning level and fine-tuning budget (BN-recalibrated first,
+               then each budget), clean labels; each point with its regime check
   headline     (paper configs) fine-tuned top-1 of ResNet-56/110 against the paper's figures
 """
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .aggregate import at_budget, one_per_run, study_budgets_of
+from .budgets import BN, RAW, budget_label, budget_order
 from .errors import UserError
 from .studyconfig import main_label_noise
-from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, standard_frame
+from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
 
 CLAIM_NAMES = ("toy", "data_size", "label_noise", "cnn")   # one forest plot each (workflow: CLAIM_FORESTS)
 ACCURACIES = ("acc_pruned", "acc_pruned_bn", "acc_finetuned")
@@ -85,6 +88,7 @@ def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: s
         first = int(reached.index.min()) if len(reached) else "not reached"
         notes.append(f"{criterion}: smallest score_images with median per-layer Spearman >= 0.9: {first} "
                      f"(median at {smallest}: {series.loc[smallest]:.3f})")
+    runs = at_budget(runs)
     level = runs[(runs.pruning == main_pruning) & (runs.label_noise == main_label_noise(runs.label_noise))
                  & (runs.score_images > 0)]
     sizes = sorted(level.score_images.unique())
@@ -117,8 +121,10 @@ def _first_measured(frame: pd.DataFrame, candidates=("acc_finetuned", "acc_prune
 
 
 def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int) -> ClaimInput:
-    part = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])
-                & (runs.label_noise > main_label_noise(runs.label_noise))]
+    runs = at_budget(runs)
+    noisy = runs[runs.score_images.isin([0, main_score_images])
+                 & (runs.label_noise > main_label_noise(runs.label_noise))]
+    part = noisy[noisy.pruning == main_pruning]
     metric = _first_measured(part)
     kind = "noise_kind" if "noise_kind" in part else None
     frame = standard_frame(part, part[metric] - part.acc_base, "label_noise", ["dataset", "arch", "train_size"],
@@ -136,6 +142,21 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
             "its initialisation and data order, not their labels)", "label noise", "accuracy_pp",
             standard_frame(pooled, pooled[metric] - pooled.acc_base, "everything", ["dataset", "arch", "train_size"],
                            replicate="baseline_replicate", order=pd.Series(0.0, index=pooled.index)), str))
+    # The same comparison at every other allocation of the main MACs target (grid.noise_pruning):
+    # does the verdict depend on how the cut is spread over the layers?
+    main_allocation, main_level = allocation_and_level(main_pruning, part.arch.iloc[0] if len(part) else None)
+    for text in sorted(set(noisy.pruning) - {main_pruning}):
+        allocation, level = allocation_and_level(text, noisy.arch.iloc[0])
+        other = noisy[noisy.pruning == text]
+        if not same_value(level, main_level) or _first_measured(other) != metric:
+            continue
+        secondary.append(Family(
+            f"{allocation} allocation ({text})", f"as the main comparison, pruned by {text}: the same MACs target "
+            f"spread over the layers by the {allocation} allocation", "label noise", "accuracy_pp",
+            standard_frame(other, other[metric] - other.acc_base, "label_noise", ["dataset", "arch", "train_size"],
+                           stratum=kind), lambda value: f"noise {value:g}"))
+    if main_allocation:
+        notes.append(f"Main comparison at {main_pruning} ({main_allocation} allocation).")
     all_noise = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_score_images])]
     for drop_metric in ACCURACIES:
         if drop_metric not in all_noise or all_noise[drop_metric].isna().all():
@@ -144,6 +165,9 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
             [all_noise.criterion, all_noise.label_noise]).mean().unstack()
         notes.append(f"drop {drop_metric} (pp, mean over seeds and kinds) by label noise {list(drops.columns)}: "
                      + "; ".join(f"{c} {', '.join(f'{v:.2f}' for v in row)}" for c, row in drops.iterrows()))
+    recipe = _recipe_difference(runs)
+    if recipe:
+        notes.append(recipe)
     if len(part):
         counts = part.groupby(["label_noise", *([kind] if kind else [])]).seed.nunique()
         names = [" ".join(str(k) for k in (key if isinstance(key, tuple) else (key,))) for key in counts.index]
@@ -161,6 +185,29 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
         strata_name="noise kind")
 
 
+def _recipe_difference(runs: pd.DataFrame) -> str | None:
+    """A note when the noisy baselines were trained with another recipe than the clean ones
+    (grid.noise_train_size, grid.noise_train): their training images and epochs."""
+    columns = [c for c in ("train_size", "train_epochs") if c in runs]
+    if not columns:
+        return None
+    clean = runs.label_noise == main_label_noise(runs.label_noise)
+
+    def recipe(rows: pd.DataFrame) -> str:
+        size = ", ".join("all" if pd.isna(v) else f"{int(v):,}" for v in sorted(rows.train_size.unique(), key=str))
+        text = f"{size} training images"
+        if "train_epochs" in rows and rows.train_epochs.notna().any():
+            text += ", " + ", ".join(f"{int(v)}" for v in sorted(rows.train_epochs.dropna().unique())) + " epochs"
+        return text
+
+    noisy_recipe, clean_recipe = recipe(runs[~clean]), recipe(runs[clean])
+    if noisy_recipe == clean_recipe:
+        return f"Noisy and clean baselines share one recipe ({clean_recipe})."
+    return (f"The noisy baselines use another recipe than the clean ones: {noisy_recipe}, against {clean_recipe} "
+            "(grid.noise_train_size, grid.noise_train). Each run is compared with its own noisy baseline, so the "
+            "claim compares criteria within that recipe.")
+
+
 def allocation_and_level(text: str, arch: str | None = None) -> tuple[str, Any]:
     """A pruning string as (allocation, level): macs:<f> and uniform-macs:<f> as their MACs
     target f, so that the global and uniform allocations of one target share a level; any other
@@ -172,45 +219,92 @@ def allocation_and_level(text: str, arch: str | None = None) -> tuple[str, Any]:
     return scheme.allocation, level
 
 
-def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
-              primary_pruning: str | None = None) -> ClaimInput:
-    main_noise = main_label_noise(runs.label_noise)
-    clean = runs[(runs.label_noise == main_noise) & runs.score_images.isin([0, main_score_images])]
-    parsed = {text: allocation_and_level(text, arch) for text, arch in
-              clean[["pruning", "arch"]].drop_duplicates().itertuples(index=False)}
-    clean = clean.assign(allocation=clean.pruning.map(lambda t: parsed[t][0]),
-                         level=clean.pruning.map(lambda t: parsed[t][1]))
-    metric = next((m for m in ("acc_finetuned", "acc_pruned_bn", "acc_pruned")
-                   if m in clean and clean[m].notna().any()), "acc_pruned")
-    levels = clean.groupby("pruning")[metric].apply(lambda values: values.notna().any())
-    part = clean[clean.pruning.isin(levels[levels].index)]
-    macs = clean.groupby("pruning").macs_reduction.mean()
+def _budget_distance(wanted: str, tested: str) -> float:
+    """How far apart two points of the budget axis are, for the fallback of a configured budget the
+    study did not run: 0 when equal; else the gap in log2 of training batches, an epoch taken as
+    1,000 batches (the budget axis is ordinal; the nearest one stands in)."""
+    def batches(text: str) -> float:
+        if text in (RAW, BN):
+            return 0.5
+        group, count = budget_order(text)
+        return count * (1000.0 if group == 2 else 1.0)
 
-    def label(level) -> str:
+    if str(wanted) == str(tested):
+        return 0.0
+    try:
+        return abs(np.log2(batches(str(wanted)) / batches(str(tested))))
+    except UserError:       # not a budget at all: only the default stands in
+        return float("inf")
+
+
+def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
+              primary_pruning: str | None = None, primary_budget: str | None = None) -> ClaimInput:
+    """The CNN claim at every (pruning level, budget) point of each allocation: BN-recalibrated
+    accuracy (budget `bn`, no weight update) and then fine-tuned accuracy at each fine-tuning budget
+    of the study. Without fine-tuning, one point per level: BN-recalibrated (or raw) accuracy. The
+    primary point is the configured level at the configured budget, by default the largest."""
+    main_noise = main_label_noise(runs.label_noise)
+    rows = runs[(runs.label_noise == main_noise) & runs.score_images.isin([0, main_score_images])]
+    parsed = {text: allocation_and_level(text, arch) for text, arch in
+              rows[["pruning", "arch"]].drop_duplicates().itertuples(index=False)}
+    rows = rows.assign(allocation=rows.pruning.map(lambda t: parsed[t][0]),
+                       level=rows.pruning.map(lambda t: parsed[t][1]))
+    clean = one_per_run(rows)
+    budgets = study_budgets_of(rows[rows.acc_finetuned.notna()]) if "acc_finetuned" in rows else []
+    if budgets:
+        tuned = rows[rows.budget.astype(str).isin(budgets) & rows.acc_finetuned.notna()]
+        tuned = tuned.assign(point_budget=tuned.budget.astype(str), value=tuned.acc_finetuned)
+        levels = set(tuned.pruning)
+        before = clean[clean.pruning.isin(levels) & clean.acc_pruned_bn.notna()] if "acc_pruned_bn" in clean else []
+        parts = ([before.assign(point_budget=BN, value=before.acc_pruned_bn)] if len(before) else []) + [tuned]
+        metric = ("test accuracy (%) at each fine-tuning budget: BatchNorm recalibrated without fine-tuning "
+                  f"({BN}), then fine-tuned for each of {', '.join(budget_label(b) for b in budgets)}, each a "
+                  "standalone fine-tune")
+    else:
+        before_metric = _first_measured(clean, ("acc_pruned_bn", "acc_pruned"))
+        levels = set(clean.pruning)
+        point = BN if before_metric == "acc_pruned_bn" else RAW
+        parts = [clean.assign(point_budget=point, value=clean[before_metric])]
+        metric = f"{before_metric} (%): no run was fine-tuned"
+    part = pd.concat(parts, ignore_index=True)
+    macs = clean.groupby("pruning").macs_reduction.mean()
+    single_level = part.level.nunique() == 1
+    axis_budgets = sorted(set(part.point_budget), key=budget_order)
+
+    def level_label(level) -> str:
         return f"-{100 * level:g}% MACs target" if isinstance(level, float) else str(level)
 
-    def distance(wanted, level) -> float:
-        return abs(100 * (float(wanted) - float(level))) if isinstance(level, float) and not isinstance(
-            wanted, str) else float("inf")
+    def label(value) -> str:
+        level, budget = value
+        return budget_label(budget) if single_level else f"{level_label(level)}, {budget_label(budget)}"
 
-    frame = standard_frame(part, part[metric], "level", ["dataset", "arch", "train_size"], stratum="allocation",
-                           order=part.pruning.map(macs))
-    secondary = []
-    if metric != "acc_pruned_bn" and "acc_pruned_bn" in clean and clean.acc_pruned_bn.notna().any():
-        secondary.append(Family("BN recalibrated", "accuracy after pruning with BatchNorm statistics re-estimated, "
-                                "no fine-tuning (%)", "pruning level", "accuracy_pp",
-                                standard_frame(clean, clean.acc_pruned_bn, "level", ["dataset", "arch", "train_size"],
-                                               stratum="allocation", order=clean.pruning.map(macs)), label))
-    untested = sorted(set(levels.index) - set(part.pruning))
-    notes = [f"Pruning levels without {metric} (not fine-tuned), so not in this comparison: "
-             + ", ".join(untested)] if untested else []
+    def distance(wanted, value) -> float:
+        (wanted_level, wanted_budget), (level, budget) = wanted, value
+        if isinstance(level, float) and not isinstance(wanted_level, str):
+            gap = abs(100 * (float(wanted_level) - float(level)))
+        else:
+            gap = 0.0 if str(wanted_level) == str(level) else float("inf")
+        return 100 * gap + _budget_distance(wanted_budget, budget)
+
+    part = part.assign(point=list(zip(part.level, part.point_budget)),
+                       point_order=part.pruning.map(macs) * 100 + part.point_budget.map(axis_budgets.index))
+    frame = standard_frame(part, part.value, "point", ["dataset", "arch", "train_size"], stratum="allocation",
+                           order=part.point_order)
+    untested = sorted(set(clean.pruning) - levels)
+    notes = [f"Pruning levels that no budget fine-tuned, so not in this comparison: {', '.join(untested)}"] \
+        if untested else []
     params = clean.groupby("pruning").params_reduction.mean() if "params_reduction" in clean else {}
     notes.append("Measured cut per pruning string, mean over runs: " + ", ".join(
         f"{text} ({parsed[text][0]}) -{macs[text]:.1f}% MACs"
         + (f", -{params[text]:.1f}% params" if text in params else "")
         for text in sorted(macs.index, key=lambda t: (parsed[t][0], macs[t]))))
+    if "acc_pruned" in clean and clean.acc_pruned.notna().any():
+        raw = clean[clean.pruning.isin(levels)].groupby(["allocation", "criterion"]).acc_pruned.mean()
+        notes.append("Raw accuracy right after pruning (no BN recalibration, no fine-tuning), mean over seeds, %: "
+                     + "; ".join(f"{allocation}: " + ", ".join(f"{c} {v:.1f}" for c, v in group.droplevel(0).items())
+                                 for allocation, group in raw.groupby(level=0)))
+    bases = clean.groupby("seed").acc_base.first() if len(clean) else pd.Series(dtype=float)
     if len(clean):
-        bases = clean.groupby("seed").acc_base.first()
         notes.append(f"Unpruned test accuracy of the {len(bases)} clean baselines: mean {bases.mean():.2f}%, "
                      f"lowest {bases.min():.2f}%, highest {bases.max():.2f}%.")
     wanted = primary_pruning or main_pruning
@@ -220,15 +314,32 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
     except UserError:        # a configured string this study cannot parse: the fallback rule takes over
         wanted_allocation, wanted_level = None, wanted
     default_allocation, default_level = parsed.get(main_pruning, (None, None))
+    largest = axis_budgets[-1] if axis_budgets else None
+    wanted_budget = str(primary_budget) if primary_budget is not None else largest
+    if primary_budget is not None and primary_budget not in (RAW, BN):
+        try:
+            from .budgets import parse_budget
+            wanted_budget = parse_budget(primary_budget).text
+        except UserError:
+            pass
     return ClaimInput(
         "cnn", "At the same pruning level (MACs cut), pruning by nuclear norm leaves a more accurate network "
         "than the other criteria (the paper's CIFAR-10 and ImageNet tables).",
-        f"{metric} (%), higher is better; label noise {main_noise}, score_images {main_score_images} "
-        "(0 for data-free criteria)", "pruning level (MACs target), per allocation", "seed (one baseline)",
-        "accuracy_pp", frame, label, primary_key="pruning", stratum_key="allocation",
-        default_axis=default_level, default_rule="the study's main pruning level", distance=distance,
-        secondary=secondary, notes=notes, strata_name="allocation",
-        primary_values={"pruning": wanted_level, "allocation": wanted_allocation or default_allocation})
+        f"{metric}; higher is better; label noise {main_noise}, score_images {main_score_images} "
+        "(0 for data-free criteria)",
+        ("fine-tuning budget" + (f" at {level_label(part.level.iloc[0])}" if single_level and len(part) else "")
+         if single_level else "pruning level (MACs target) and fine-tuning budget") + ", per allocation",
+        "seed (one baseline)", "accuracy_pp", frame, label, primary_key="pruning", stratum_key="allocation",
+        default_axis=(default_level, largest), default_rule="the study's main pruning level at its largest budget",
+        distance=distance, notes=notes, strata_name="allocation",
+        primary_values={"pruning": (wanted_level, wanted_budget),
+                        "allocation": wanted_allocation or default_allocation},
+        baselines={seed: float(value) for seed, value in bases.items()},
+        point_fields=lambda value: {"level": plain_level(value[0]), "budget": value[1]})
+
+
+def plain_level(level):
+    return float(level) if isinstance(level, (float, np.floating)) else str(level)
 
 
 def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
@@ -267,8 +378,35 @@ LIMITS = [
     "The toy MLP is scaled down (see the config's toy.width) and trained briefly.",
     "Few seeds (the config's seeds): `pairs` is the number of seeds behind a point, and its minimum "
     "detectable difference says how far the study is from an answer.",
-    "Fine-tuning is short at this scale; accuracy after long fine-tuning may rank criteria differently.",
+    "Fine-tuning budgets are the study's finetune.budgets (runs.csv, column budget). Each CNN point carries a "
+    "regime check: where the best criterion lies more than claims.regime_gap_pp below its baselines, the point "
+    "measures how fast a damaged network recovers, not the paper's regime of negligible loss.",
 ]
+
+
+def across_allocations(claim: Claim) -> dict:
+    """The label-noise claim reads accuracy before fine-tuning, where the allocation decides much
+    of the result: its verdict at the primary point under each allocation of the main MACs target
+    (secondary families named "... allocation"), and whether they agree."""
+    main = next((p for p in claim.points if p["primary"] and p["comparison"] == "best other"), None)
+    families = [f for f in claim.secondary if f["name"].endswith(")") and " allocation (" in f["name"]]
+    if main is None or not families:
+        return {}
+    verdicts = {"main": {"verdict": main["verdict"], "comparator": main["comparator"],
+                         "mean_difference": main["mean_difference"]}}
+    for family in families:
+        here = next((p for p in family["points"] if p["stratum"] == main["stratum"]
+                     and same_value(p["axis_value"], main["axis_value"])), None)
+        if here is not None:
+            verdicts[family["name"]] = {"verdict": here["verdict"], "comparator": here["comparator"],
+                                        "mean_difference": here["mean_difference"]}
+    survives = len(verdicts) > 1 and len({v["verdict"] for v in verdicts.values()}) == 1
+    line = ("Across allocations at the primary point: " + "; ".join(
+        f"{name} {v['verdict']} (vs {v['comparator']}, {v['mean_difference']:+.2f} pp)"
+        for name, v in verdicts.items() if v["mean_difference"] is not None)
+        + (": the verdict survives the allocation." if survives else ": the verdict does not survive the allocation."))
+    claim.notes.append(line)
+    return {"verdicts": verdicts, "survives": survives, "line": line}
 
 
 def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
@@ -286,8 +424,12 @@ def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
             inputs.append(data_size_input(stability, runs, main_pruning))
     if runs.label_noise.nunique() > 1:
         inputs.append(label_noise_input(runs, main_pruning, main_score_images))
-    inputs.append(cnn_input(runs, main_pruning, main_score_images, settings.primary.get("pruning")))
+    inputs.append(cnn_input(runs, main_pruning, main_score_images, settings.primary.get("pruning"),
+                            settings.primary.get("budget")))
     claims = [assess(spec, settings) for spec in inputs]
+    for claim in claims:
+        if claim.name == "label_noise":
+            claim.across_allocations = across_allocations(claim)
     headline = headline_claim(runs, settings.alpha)
     if headline:
         claims.append(Claim(**headline))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from .verdicts import FLOOR, FOCUS, NOT_RIVALS, Claim, ClaimSettings
+from .verdicts import FLOOR, FOCUS, INSIDE, NOT_RIVALS, OUTSIDE, Claim, ClaimSettings
 
 RULE = (
     "Fixed before the run (nnprune/stats.py, nnprune/verdicts.py). At each operating point of a claim, "
@@ -44,16 +44,29 @@ def _point_name(point: dict) -> str:
     return f"**{name}** (primary)" if point.get("primary") else name
 
 
+def regime_cell(point: dict) -> str:
+    """A point's regime check in words: the best criterion's gap below the baselines."""
+    if "regime" not in point:
+        return "–"
+    word = "inside" if point["regime"] == INSIDE else "**outside**"
+    gap = point["gap_pp"]
+    return (f"{word} (best {point['best_criterion']} {point['best_mean']:.2f}%, {abs(gap):.2f} pp "
+            f"{'below' if gap >= 0 else 'above'} baselines {point['baseline_mean']:.2f}%)")
+
+
 def points_table(points: list[dict]) -> list[str]:
-    lines = ["| point | nuclear vs | pairs (seeds) | mean difference | 95% CI | margin | Holm p | verdict | MDD |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    regime = any("regime" in point for point in points)
+    lines = ["| point | nuclear vs | pairs (seeds) | mean difference | 95% CI | margin | Holm p | verdict | MDD |"
+             + (" paper's regime |" if regime else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if regime else "")]
     for point in points:
         digits = _digits(point["margin"])
         interval = ("–" if point["ci_low"] is None else
                     f"[{_number(point['ci_low'], digits)}, {_number(point['ci_high'], digits)}]")
         lines.append(f"| {_point_name(point)} | {point['comparator']} | {point['pairs']} | "
                      f"{_number(point['mean_difference'], digits)} | {interval} | {point['margin']:g} | "
-                     f"{_p(point['p_holm'])} | {point['verdict']} | {_number(point['mdd'], digits, sign=False)} |")
+                     f"{_p(point['p_holm'])} | {point['verdict']} | {_number(point['mdd'], digits, sign=False)} |"
+                     + (f" {regime_cell(point)} |" if regime else ""))
     return lines
 
 
@@ -91,6 +104,13 @@ def render_claim(claim: Claim) -> list[str]:
               f"*Primary point.* {where.replace('**', '').replace(' (primary)', '')}{fallback}", "",
               f"*Holds where* (nuclear vs the best other criterion): {claim.holds_where}.", "",
               f"*Seed split* of the primary verdict: {split_text}.", ""]
+    if claim.regime:
+        regime = claim.regime
+        primary_text = ("–" if regime["primary"] is None else
+                        f"{regime['primary']} ({gap_words(regime['primary_gap_pp'])})")
+        lines += [f"*Regime check*: {regime['rule']}. The primary point is {primary_text}. "
+                  f"Inside: {', '.join(regime['inside']) or 'none'}. "
+                  f"Outside: {', '.join(regime['outside']) or 'none'}.", ""]
     if claim.across_strata:
         lines += [across_strata_line(claim.across_strata), ""]
     for comparison, title in (("best other", "Nuclear against the best other criterion at each point"),
@@ -120,14 +140,27 @@ def render_claim(claim: Claim) -> list[str]:
     return lines + [f"- {note}" for note in claim.notes] + [""]
 
 
+def regime_summary(claim: Claim) -> str:
+    """The primary point's regime status, for the summary tables ("–" for claims without one)."""
+    regime = claim.regime or {}
+    if regime.get("primary") is None:
+        return "–"
+    word = "inside" if regime["primary"] == INSIDE else "outside"
+    return f"{word} ({gap_words(regime['primary_gap_pp'])})"
+
+
+def gap_words(gap: float) -> str:
+    return f"best criterion {abs(gap):.2f} pp {'below' if gap >= 0 else 'above'} the baselines"
+
+
 def render_markdown(claims: list[Claim], study: str, settings: ClaimSettings, limits: list[str]) -> str:
     margins = ", ".join(f"`{k}` {v:g}" for k, v in settings.margins.items())
     lines = [f"# Claims of Yeom et al. 2021 (energy-aware pruning), tested by study `{study}`", "",
              "## Decision rule (fixed before the run)", "", RULE, "",
              f"Settings (config `claims:`): alpha {settings.alpha:g}, power {settings.power:g}, margins {margins}; "
              "primary points " + ", ".join(f"`{k}` {v}" for k, v in settings.primary.items()) + ".", "",
-             "| claim | verdict at the primary point | holds where |", "|---|---|---|"]
-    lines += [f"| {c.name} | {c.verdict} | {c.holds_where or '–'} |" for c in claims]
+             "| claim | verdict at the primary point | paper's regime | holds where |", "|---|---|---|---|"]
+    lines += [f"| {c.name} | {c.verdict} | {regime_summary(c)} | {c.holds_where or '–'} |" for c in claims]
     lines.append("")
     for claim in claims:
         lines += render_claim(claim)
@@ -183,17 +216,23 @@ def forest(claim: Claim | None, name: str):
         last.annotate(f"{point['verdict']} (n={point['pairs']})", xy=(1.02, -index),
                       xycoords=("axes fraction", "data"), va="center", fontsize=8, color=color)
         where = f"{point['stratum']}, {point['label']}" if point.get("stratum") else point["label"]
-        labels.append(f"{where} vs {point['comparator']}" + (f"  [{primary}]" if point["primary"] else ""))
+        outside = "  (outside the paper's regime)" if point.get("regime") == OUTSIDE else ""
+        labels.append(f"{where} vs {point['comparator']}" + (f"  [{primary}]" if point["primary"] else "") + outside)
     first = axes[0][0]
     first.set_yticks([-i for i in range(len(points))], labels, fontsize=8)
     for tick, point in zip(first.get_yticklabels(), points):
         tick.set_fontweight("bold" if point["primary"] else "normal")
+        if point.get("regime") == OUTSIDE:
+            tick.set_fontstyle("italic")
+            tick.set_color("0.4")
     first.set_ylim(-len(points) + 0.5, 0.5)
     first.set_xlabel(f"{FOCUS} - comparator (> 0: {FOCUS} better); 95% CI over seeds; n = seeds")
     fig.suptitle("\n".join(textwrap.wrap(f"{claim.name}: {claim.holds_where}", 110)), fontsize=9)
     handles, _ = first.get_legend_handles_labels()
+    regime = (f"; italic grey labels: {OUTSIDE} (best criterion more than {claim.regime['threshold_pp']:g} pp "
+              "below its baselines)") if any(p.get("regime") == OUTSIDE for p in points) else ""
     fig.legend(handles[:1], [f"equivalence band ±{margin:g}"], loc="outside lower center", fontsize=7,
-               title=f"blue: best other criterion (not {' / '.join(sorted(NOT_RIVALS))}); grey: {FLOOR}",
+               title=f"blue: best other criterion (not {' / '.join(sorted(NOT_RIVALS))}); grey: {FLOOR}{regime}",
                title_fontsize=7)
     return fig
 

@@ -31,7 +31,7 @@ AXES: dict[str, tuple[type, str]] = {
 }
 SECTIONS: dict[str, type] = {"train": TrainSpec, "finetune": FinetuneSpec, "toy": ToySpec}
 # keys that select jobs, not settings
-NOT_SETTINGS = {"finetune": ("pruning", "noisy_baselines"), "toy": ("datasets", "enabled")}
+NOT_SETTINGS = {"finetune": ("pruning", "noisy_baselines", "budgets"), "toy": ("datasets", "enabled")}
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -39,10 +39,12 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def train_job(config: dict[str, Any], baseline: dict[str, Any]) -> str:
-    """`train` of one baseline: {arch, train_size, label_noise, noise_kind, seed[, width]} from the grid."""
+    """`train` of one baseline: {arch, train_size, label_noise, noise_kind, seed[, width][, recipe]}
+    from the grid; `recipe` (a noisy baseline's grid.noise_train) overrides the train section."""
     values = {key: config[key] for key in ("dataset", "data_root", "val_size", "test_size", "device", "latency")}
-    values.update(baseline)
+    values.update({k: v for k, v in baseline.items() if k != "recipe"})
     values.update(_section(config, "train"))
+    values.update(baseline.get("recipe") or {})
     return spec_json(TrainSpec, values)
 
 
@@ -66,8 +68,11 @@ def prune_job(config: dict[str, Any], pruning: str, seed: int) -> str:
                                  "latency": config["latency"], "bn_recalibration": config["bn_recalibration"]})
 
 
-def finetune_job(config: dict[str, Any], seed: int) -> str:
-    return spec_json(FinetuneSpec, {**_section(config, "finetune"), "seed": seed, "device": config["device"]})
+def finetune_job(config: dict[str, Any], seed: int, budget: str) -> str:
+    """`finetune` of one pruned run for one budget (`budgets.Budget.text`): the budget sets the
+    fine-tune's epochs and batches per epoch, so the section's own are left out."""
+    section = {k: v for k, v in _section(config, "finetune").items() if k not in ("epochs", "batches_per_epoch")}
+    return spec_json(FinetuneSpec, {**section, "budget": budget, "seed": seed, "device": config["device"]})
 
 
 def toy_job(config: dict[str, Any], dataset: str) -> str:

@@ -7,11 +7,11 @@ torch: the workflow builds every path at DAG time.
 
     {study}/baselines/{baseline}/                       model.pt, metrics.json   (`train`)
     {study}/scores/{baseline}/{score_name}/             scores.pt, metrics.json  (`score`)
-    {study}/runs/{baseline}/{score_name}/{pruning}/     pruned/, finetuned/      (`prune`, `finetune`)
+    {study}/runs/{baseline}/{score_name}/{pruning}/     pruned/, finetuned-{budget}/  (`prune`, `finetune`)
     {study}/toy/{toy dataset}/                          toy.csv, boundaries.pt   (`toy`)
 
-where score_name is the criterion and score_images (e.g. nuclear_si2048) and pruning the scheme's
-slug (`schemes.scheme_slug`, e.g. macs-0.3).
+where score_name is the criterion and score_images (e.g. nuclear_si2048), pruning the scheme's
+slug (`schemes.scheme_slug`, e.g. macs-0.3) and budget the fine-tuning budget (`budgets`, e.g. 3e).
 
 Arguments may be Snakemake wildcards ("{base}"): the functions only format strings.
 """
@@ -59,7 +59,7 @@ def run_name(baseline: str, criterion: str, score_images: int | str, pruning_slu
 def run_dir(study_dir: str, baseline: str, criterion: str, score_images: int | str,
             pruning_slug: str) -> str:
     """A run: a baseline pruned by one score file at one pruning level (`schemes.scheme_slug`);
-    `pruned/` and `finetuned/` below it."""
+    `pruned/` and one `finetuned-{budget}/` per fine-tuning budget below it."""
     return f"{study_dir}/runs/{run_name(baseline, criterion, score_images, pruning_slug)}"
 
 
@@ -67,6 +67,11 @@ def toy_dir(study_dir: str, toy_dataset: str) -> str:
     return f"{study_dir}/toy/{toy_dataset}"
 
 
-def finetuned_metrics(pruned_metrics: str | Path) -> Path:
-    """The fine-tuned model's metrics.json beside a pruned model's metrics.json."""
-    return Path(pruned_metrics).parent.parent / FINETUNED / "metrics.json"
+def finetuned_name(budget: str) -> str:
+    """The folder of a run's fine-tune at `budget` (`budgets.Budget.text`, e.g. 3e)."""
+    return f"{FINETUNED}-{budget}"
+
+
+def finetuned_metrics(pruned_metrics: str | Path, budget: str) -> Path:
+    """The metrics.json of the fine-tune at `budget` beside a pruned model's metrics.json."""
+    return Path(pruned_metrics).parent.parent / finetuned_name(budget) / "metrics.json"

@@ -2,7 +2,9 @@
 
 Every table is written as .csv (mean, std and n columns per metric), .md and .tex ("mean ± std"),
 and every figure as .png and .pdf. Means and standard deviations are over seeds (std with
-ddof=1; a single seed gives std NaN, shown as "n=1").
+ddof=1; a single seed gives std NaN, shown as "n=1"). runs.csv has one row per run and
+fine-tuning budget: the tables by pruning level, score_images and label noise read each run at the
+study's largest budget (`aggregate.at_budget`); `by_budget` and `acc_vs_budget` read every budget.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .aggregate import at_budget, one_per_run, study_budgets_of
+from .budgets import BN, RAW, budget_label, budget_order
 from .io import atomic_write, write_text
 from .studyconfig import main_label_noise
 
@@ -24,6 +28,7 @@ METRIC_LABELS = {
     "jaccard": "Jaccard of kept channels",
     "latency_base_ms": "unpruned latency, batch 64 (ms)",
     "latency_pruned_ms": "pruned latency, batch 64 (ms)",
+    "acc": "test accuracy (%)",
 }
 
 # Published figures, for the paper-comparison table. Not measured here: CIFAR-10 / ResNet scale.
@@ -201,6 +206,72 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
     return paths
 
 
+def budget_curve(runs: pd.DataFrame, main_score_images: int) -> pd.DataFrame:
+    """Each clean run's accuracy along the budget axis: raw, BN-recalibrated, then every
+    fine-tuning budget. Rows criterion, pruning, macs_reduction, seed, acc_base, budget, order,
+    acc; only pruning levels that some budget fine-tuned."""
+    runs = runs[(runs.label_noise == main_label_noise(runs.label_noise)) & _main_slice(runs, main_score_images)]
+    budgets = study_budgets_of(runs)
+    if not budgets:
+        return pd.DataFrame(columns=["criterion", "pruning", "macs_reduction", "seed", "acc_base", "budget",
+                                     "order", "acc"])
+    tuned = runs[runs.budget.astype(str).isin(budgets) & runs.acc_finetuned.notna()]
+    keys = ["criterion", "pruning", "macs_reduction", "seed", "acc_base"]
+    once = one_per_run(runs)
+    once = once[once.pruning.isin(set(tuned.pruning))]
+    parts = [once[keys].assign(budget=RAW, acc=once.acc_pruned)]
+    if "acc_pruned_bn" in once and once.acc_pruned_bn.notna().any():
+        parts.append(once[keys].assign(budget=BN, acc=once.acc_pruned_bn))
+    parts.append(tuned[keys].assign(budget=tuned.budget.astype(str), acc=tuned.acc_finetuned))
+    curve = pd.concat(parts, ignore_index=True)
+    points = sorted(set(curve.budget), key=budget_order)
+    return curve.assign(order=curve.budget.map(points.index))
+
+
+def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05):
+    """Accuracy against fine-tuning budget: one panel per fine-tuned pruning level, one line per
+    criterion (mean over seeds, with its (1 - alpha) t interval), the x axis at raw and BN-recalibrated
+    first and then each budget (categorical, in order of length); the baselines' mean as a dashed
+    line. The figure answers: do criteria that differ before fine-tuning still differ after recovery?"""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .stats import t_interval
+
+    levels = sorted(curve.pruning.unique(), key=lambda text: (curve[curve.pruning == text].macs_reduction.mean(), text))
+    points = sorted(set(curve.budget), key=budget_order)
+    fig, axes = plt.subplots(1, max(len(levels), 1), figsize=(5.5 * max(len(levels), 1), 4.2), squeeze=False,
+                             sharey=True)
+    for ax, level in zip(axes[0], levels):
+        part = curve[curve.pruning == level]
+        for criterion in sorted(part.criterion.unique(), key=lambda c: (c != "nuclear", c)):
+            rows = part[part.criterion == criterion].groupby(["order", "seed"]).acc.mean()
+            xs, means, lows, highs = [], [], [], []
+            for order, values in rows.groupby(level=0):
+                values = values.to_numpy(float)
+                low, high = t_interval(values, alpha) if len(values) > 1 else (np.nan, np.nan)
+                xs.append(order)
+                means.append(values.mean())
+                lows.append(values.mean() - low if np.isfinite(low) else 0.0)
+                highs.append(high - values.mean() if np.isfinite(high) else 0.0)
+            ax.errorbar(xs, means, yerr=[lows, highs], marker="o", capsize=3, label=criterion,
+                        color=criterion_color(criterion), linewidth=2.5 if criterion == "nuclear" else 1.5,
+                        zorder=5 if criterion == "nuclear" else 2)
+        base = part.groupby("seed").acc_base.first().mean()
+        ax.axhline(base, color="0.3", linestyle="--", linewidth=1, label=f"baselines' mean ({base:.2f}%)")
+        ax.set_xticks(range(len(points)), [budget_label(p) for p in points], rotation=20, fontsize=8)
+        ax.set_xlabel("fine-tuning budget")
+        ax.set_title(f"{level} (-{part.macs_reduction.mean():.1f}% MACs)", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(title="criterion", fontsize=7, loc="lower right")
+    seeds = curve.seed.nunique()
+    fig.suptitle(f"Accuracy vs. fine-tuning budget, clean labels: mean over {seeds} seed{'s' if seeds != 1 else ''}"
+                 + (f", {100 * (1 - alpha):g}% t interval" if seeds > 1 else " (no interval from one seed)"))
+    return fig
+
+
 def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -297,9 +368,21 @@ def write_report(study_dir: Path, main_pruning: str | None = None,
     main_pruning = main_pruning or runs.pruning.iloc[0]
     sizes = sorted(s for s in runs.score_images.unique() if s > 0)
     main_score_images = main_score_images or (sizes[-1] if sizes else 0)
+    every_budget, runs = runs, at_budget(runs)
     tables = build_tables(runs, stability, main_pruning, main_score_images)
+    curve = budget_curve(every_budget, main_score_images)
+    if len(curve):
+        keys = ["criterion", "pruning", "budget"]
+        table = summarise(curve.assign(_order=curve.order), keys + ["_order"], ["acc"])
+        table = table.sort_values(["pruning", "_order", "criterion"]).drop(columns="_order")
+        table["budget"] = table.budget.map(budget_label)
+        tables["by_budget"] = (table, keys, ["acc"], "Test accuracy (%) by fine-tuning budget (raw and "
+                               "BN-recalibrated before any fine-tuning), clean labels, score_images "
+                               f"{main_score_images}; mean ± std over seeds.")
     written = []
     for name, (table, keys, metrics, caption) in tables.items():
         written += write_table(study_dir / "tables", name, table, keys, metrics, caption)
     written += build_figures(runs, tables, main_pruning, study_dir / "figures")
+    if len(curve):
+        written += save_figure(plot_budget_curve(curve), study_dir / "figures", "acc_vs_budget")
     return written

@@ -23,6 +23,7 @@ from .errors import UserError
 from .names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")
+SCHEDULES = ("cosine", "cosine-batch", "step")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
@@ -101,8 +102,10 @@ class TrainConfig:
     lr: float = option(0.1, "initial SGD learning rate")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(5e-4, "weight decay")
-    schedule: str = option("cosine", "cosine annealing, or x0.1 steps at 50% and 75% of the epochs",
-                           choices=("cosine", "step"))
+    schedule: str = option("cosine", "cosine annealing stepped once per epoch; cosine-batch: stepped after "
+                                     "every batch, reaching 0 at the run's last batch (a 1-epoch or "
+                                     "30-batch fine-tune anneals too); step: x0.1 at 50% and 75% of the epochs",
+                           choices=SCHEDULES)
     label_smoothing: float = option(0.0, "label smoothing")
     amp: bool = option(False, "mixed precision (autocast in amp_dtype)")
     amp_dtype: str = option("auto", "auto: bfloat16 on the CPU and on GPUs that support it, else float16",
@@ -174,7 +177,19 @@ class FinetuneSpec(Spec, TrainConfig, RunOptions):
     model: str = option(help="model.pt of the pruned model")
     epochs: int = option(5, "epochs")
     lr: float = option(0.01, "initial SGD learning rate")
+    budget: str | None = option(None, "fine-tuning budget, <n>e (epochs) or <n>b (batches, at most one "
+                                      "epoch); sets epochs and batches_per_epoch (None: use those)")
     out: str = option(help="output directory (model.pt, metrics.json)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.budget is not None:      # the budget's schedule, and its canonical form (30B -> 30b)
+            from .budgets import parse_budget
+
+            parsed = parse_budget(self.budget)
+            self.budget = parsed.text
+            for name, value in parsed.schedule().items():
+                setattr(self, name, value)
 
 
 @dataclass(kw_only=True)
@@ -188,6 +203,8 @@ class EvaluateSpec(Spec, RunOptions):
 class AggregateSpec(Spec):
     """`aggregate`: every run's metrics into runs.csv, every score file into stability.csv."""
     runs: list[str] = option(help="pruned-model metrics.json files")
+    budgets: list[str] = option([], "fine-tuning budgets whose finetuned-{budget}/metrics.json beside each "
+                                    "pruned model is read (one runs.csv row each)")
     scores: list[str] = option([], "scores.pt files (stability analysis)")
     out: str = option(help="study directory for runs.csv and stability.csv")
 

@@ -265,7 +265,8 @@ def prune(spec: PruneSpec) -> StepResult:
                            "score_images": record["score_images"],
                            "removed_channels": {k: len(v) for k, v in removed.items()},
                            "kept_channels": {g.key: g.channels - len(removed[g.key]) for g in layout.groups}},
-                          {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]})
+                          {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"],
+                           "train": meta.get("train")})
     return StepResult(metrics, model.eval())
 
 
@@ -277,6 +278,10 @@ def finetune(spec: FinetuneSpec) -> StepResult:
     train_batches = bundle.batches("train", config.batch_size, train=True, seed=spec.seed,
                                    device=step.device, channels_last=config.channels_last,
                                    augment=config.augment, drop_last=config.compile != "none")
+    if spec.budget is not None and config.batches_per_epoch and config.batches_per_epoch > len(train_batches):
+        raise UserError(f"fine-tuning budget {spec.budget} is more than one epoch ({len(train_batches)} batches "
+                        f"of {config.batch_size} images)", f"use a budget in epochs, e.g. "
+                        f"{max(1, round(config.batches_per_epoch / len(train_batches)))}e")
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": meta["data"], "seed": spec.seed})

@@ -16,7 +16,7 @@ def aggregate(spec: AggregateSpec) -> StepResult:
     from .io import write_text
 
     out = Path(spec.out)
-    frame = collect_runs([Path(p) for p in spec.runs], study_dir=out)
+    frame = collect_runs([Path(p) for p in spec.runs], study_dir=out, budgets=spec.budgets)
     write_text(out / "runs.csv", frame.to_csv(index=False))
     stability = score_stability([Path(p) for p in spec.scores])
     write_text(out / "stability.csv", stability.to_csv(index=False))

@@ -60,6 +60,14 @@ def check_pruning(config: dict[str, Any]) -> None:
         if value is not None and value not in config["pruning"]:
             raise UserError(f"config key 'grid.{key}': {value!r} is not one of the pruning levels",
                             f"use one of: {', '.join(config['pruning'])}")
+    for value in config.get("grid", {}).get("prune_criteria", []):
+        if value not in config["criteria"]:
+            raise UserError(f"config key 'grid.prune_criteria': {value!r} is not one of the criteria",
+                            f"use criteria from: {', '.join(config['criteria'])}")
+    for value in config.get("grid", {}).get("noise_pruning", []):
+        if value not in config["pruning"]:
+            raise UserError(f"config key 'grid.noise_pruning': {value!r} is not one of the pruning levels",
+                            f"use one of: {', '.join(config['pruning'])}")
     for value in config["finetune"].get("pruning", []):
         if value not in config["pruning"]:
             raise UserError(f"config key 'finetune.pruning': {value!r} is not one of the pruning levels",
@@ -77,6 +85,17 @@ def _check_rates_length(arch: str, scheme) -> None:
         raise UserError(f"config key 'pruning', architecture {arch}: {error.problem}", error.fix) from None
 
 
+def check_budgets(config: dict[str, Any]) -> None:
+    """finetune.budgets: each one well formed (count >= 1, unit e or b), none repeated, and not
+    set beside finetune.epochs / batches_per_epoch (nnprune.budgets)."""
+    from .budgets import study_budgets
+
+    try:
+        study_budgets(config.get("finetune") or {})
+    except UserError as error:
+        raise UserError(f"config key 'finetune.budgets': {error.problem}", error.fix) from None
+
+
 def check_sizes(config: dict[str, Any]) -> None:
     grid = config.get("grid", {})
     main_si = grid.get("main_score_images")
@@ -87,7 +106,7 @@ def check_sizes(config: dict[str, Any]) -> None:
     if unknown:
         raise UserError(f"config key 'grid.score_sweep': {unknown} not in score_images",
                         f"use values from: {config['score_images']}")
-    sizes = [s for s in config["train_size"] if s is not None]
+    sizes = [s for s in [*config["train_size"], grid.get("noise_train_size")] if s is not None]
     if sizes and max(config["score_images"]) > min(sizes):
         raise UserError(f"config key 'score_images': {max(config['score_images'])} is larger than "
                         f"the smallest train_size {min(sizes)}",
@@ -116,6 +135,7 @@ def check(config: dict[str, Any], require_data: bool = True) -> None:
     check_keys(config)
     check_sizes(config)
     check_pruning(config)
+    check_budgets(config)
     if require_data:
         check_dataset(config)
 

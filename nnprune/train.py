@@ -41,7 +41,12 @@ def training_forward(model: nn.Module, config: TrainConfig) -> Callable:
     return torch.compile(model, mode=None if config.compile == "default" else config.compile)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int | None = None):
+    """The learning-rate schedule; `cosine-batch` is stepped after every batch (fit does), over
+    epochs x batches_per_epoch steps, the others once per epoch."""
+    if config.schedule == "cosine-batch":
+        steps = max(config.epochs, 1) * max(batches_per_epoch or 1, 1)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
     milestones = [max(1, int(config.epochs * 0.5)), max(1, int(config.epochs * 0.75))]
@@ -96,7 +101,13 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=False,
                                 fused=True if device.type == "cuda" else None)
-    scheduler = make_scheduler(optimizer, config)
+    epoch_batches = getattr(train_batches, "epoch", None)
+    try:    # batches per epoch, for the progress bar and a per-batch schedule
+        per_epoch = min(len(train_batches), config.batches_per_epoch or len(train_batches))
+    except TypeError:
+        per_epoch = config.batches_per_epoch
+    per_batch = config.schedule == "cosine-batch"
+    scheduler = make_scheduler(optimizer, config, per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     start_epoch, best_acc, best_epoch, history = 0, -1.0, -1, []
     best_state = copy.deepcopy(model.state_dict())
@@ -121,11 +132,6 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
                                   and amp_dtype == torch.float16)
     forward = training_forward(model, config)
-    epoch_batches = getattr(train_batches, "epoch", None)
-    try:    # batches per epoch, for the progress bar
-        per_epoch = min(len(train_batches), config.batches_per_epoch or len(train_batches))
-    except TypeError:
-        per_epoch = config.batches_per_epoch
     if state is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])   # fp16 loss scale: part of an exact resume
     train_seconds, images_seen = 0.0, 0
@@ -147,6 +153,8 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if per_batch:
+                scheduler.step()
             loss_sum += loss.detach()
             batches += 1
             images_seen += labels.numel()
@@ -161,7 +169,8 @@ def fit(model: nn.Module, train_batches, val_batches, config: TrainConfig, resum
                 f"training loss became {mean_loss} in epoch {epoch + 1}; {kept}",
                 "lower the learning rate (--lr, or lr in the config's train/finetune section) "
                 "or disable amp, then rerun")
-        scheduler.step()
+        if not per_batch:
+            scheduler.step()
         train_seconds += time.perf_counter() - started
         if config.epochs > 1:
             val_acc = accuracy(model, val_batches, amp=config.amp)

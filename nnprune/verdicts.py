@@ -32,7 +32,9 @@ NOT_RIVALS = {"nuclear-stacked"}
 FLOOR = "random"
 DEFAULT_MARGINS = {"accuracy_pp": 1.0, "spearman": 0.02, "boundary_pp": 2.0}
 DEFAULT_PRIMARY = {"toy_fraction": 0.333, "score_images": None, "label_noise": None,
-                   "noise_kind": None, "pruning": None}
+                   "noise_kind": None, "pruning": None, "budget": None}
+DEFAULT_REGIME_GAP_PP = 1.0
+INSIDE, OUTSIDE = "inside the paper's regime", "outside the paper's regime"
 POINT = ["stratum", "axis"]
 
 
@@ -45,20 +47,23 @@ class ClaimSettings:
     power: float = 0.8
     margins: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGINS))
     primary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRIMARY))
+    regime_gap_pp: float = DEFAULT_REGIME_GAP_PP   # a point whose best criterion lies further below
+    #                                                its baselines is outside the paper's regime
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> ClaimSettings:
         mapping = dict(mapping or {})
-        unknown = set(mapping) - {"alpha", "power", "margins", "primary"}
+        unknown = set(mapping) - {"alpha", "power", "margins", "primary", "regime_gap_pp"}
         for key, allowed in (("margins", DEFAULT_MARGINS), ("primary", DEFAULT_PRIMARY)):
             unknown |= {f"{key}.{name}" for name in set(mapping.get(key) or {}) - set(allowed)}
         if unknown:
             raise UserError(f"claims settings: unknown keys {sorted(unknown)}",
-                            f"use alpha, power, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
+                            f"use alpha, power, regime_gap_pp, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
                             f"primary.{{{','.join(DEFAULT_PRIMARY)}}}")
         return cls(alpha=float(mapping.get("alpha", 0.05)), power=float(mapping.get("power", 0.8)),
                    margins={**DEFAULT_MARGINS, **(mapping.get("margins") or {})},
-                   primary={**DEFAULT_PRIMARY, **(mapping.get("primary") or {})})
+                   primary={**DEFAULT_PRIMARY, **(mapping.get("primary") or {})},
+                   regime_gap_pp=float(mapping.get("regime_gap_pp", DEFAULT_REGIME_GAP_PP)))
 
 
 @dataclass
@@ -91,6 +96,9 @@ class ClaimInput:
     notes: list[str] = field(default_factory=list)
     primary_values: dict = field(default_factory=dict)   # overrides of ClaimSettings.primary (parsed)
     strata_name: str = ""               # what the strata are, in words ("allocation", "noise kind")
+    baselines: dict | None = None       # replicate -> its unpruned baseline's value: each point gets a
+    #                                     regime check (the best criterion's gap to the baselines)
+    point_fields: Callable[[Any], dict] | None = None   # axis value -> extra fields of its point records
 
 
 @dataclass
@@ -109,6 +117,8 @@ class Claim:
     per_criterion: list[dict] = field(default_factory=list)
     secondary: list[dict] = field(default_factory=list)
     across_strata: dict = field(default_factory=dict)
+    regime: dict = field(default_factory=dict)
+    across_allocations: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -233,6 +243,11 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
         claim.verdict = "unstable"
     claim.across_strata = across_strata(main, spec.strata_name or "stratum")
     claim.per_criterion = per_criterion(frame, spec.label)
+    if spec.point_fields is not None:
+        for record in [*claim.points, *claim.per_criterion]:
+            record.update(spec.point_fields(record["axis_value"]))
+    if spec.baselines is not None:
+        claim.regime = regime_check(claim, frame, spec.baselines, settings.regime_gap_pp)
     for extra in spec.secondary:
         found = compare(extra.frame, FOCUS, rivals(extra.frame), settings.margins[extra.margin_key],
                         settings, "best other", None, extra.label)[0]
@@ -240,6 +255,38 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
                                 "margin": settings.margins[extra.margin_key], "points": found,
                                 "holds_where": holds_where(found, extra.label)})
     return claim
+
+
+def regime_check(claim: Claim, frame: pd.DataFrame, baselines: dict, threshold: float) -> dict:
+    """Is each point in the paper's regime, where pruning and fine-tuning lose almost nothing? At
+    every point: the mean over its seeds of their baselines' value, the best criterion there (by
+    the mean over seeds of each seed's mean) and its gap below the baselines. A gap above
+    `threshold` puts the point outside the regime. Adds `baseline_mean`, `best_criterion`,
+    `best_mean`, `gap_pp` and `regime` to every point record of the claim; returns the summary."""
+    table = {}
+    for (stratum, axis), here in frame.groupby(POINT, sort=False):
+        seeds = here.groupby(["criterion", "replicate"]).value.mean().groupby("criterion").mean()
+        replicates = sorted(here.replicate.unique())
+        base = float(np.mean([baselines[r] for r in replicates if r in baselines]))
+        best = str(seeds.idxmax())
+        table[(stratum, plain(axis))] = {"baseline_mean": base, "best_criterion": best,
+                                         "best_mean": float(seeds.max()), "gap_pp": base - float(seeds.max())}
+    for record in claim.points:
+        found = table.get((record["stratum"] or "", record["axis_value"]))
+        if found:
+            record.update({k: plain(v) for k, v in found.items()},
+                          regime=INSIDE if found["gap_pp"] <= threshold else OUTSIDE)
+    main = [p for p in claim.points if p["comparison"] == "best other"]
+    primary = next((p for p in main if p["primary"]), None)
+    return {"threshold_pp": threshold,
+            "rule": f"a point is {OUTSIDE} when its best criterion lies more than {threshold:g} pp below the "
+                    "mean of its baselines; the paper compares networks that lose almost nothing",
+            "primary": primary["regime"] if primary else None,
+            "primary_gap_pp": primary["gap_pp"] if primary else None,
+            "inside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
+                       for p in main if p.get("regime") == INSIDE],
+            "outside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
+                        for p in main if p.get("regime") == OUTSIDE]}
 
 
 def across_strata(points: list[dict], name: str) -> dict:
@@ -294,6 +341,11 @@ def _at_primary(points: list[dict], name: str, default):
 
 
 def same_value(a, b) -> bool:
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b)
+                and all(same_value(x, y) for x, y in zip(a, b)))
+    if a is None or b is None:
+        return a is None and b is None
     if isinstance(a, str) or isinstance(b, str):
         return str(a) == str(b)
     return bool(np.isclose(float(a), float(b), rtol=0, atol=1e-9))
@@ -302,6 +354,8 @@ def same_value(a, b) -> bool:
 def plain(value):
     """JSON-ready: numpy scalars to Python ones, nan and inf to None."""
     value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, (tuple, list)):     # a composite axis value (level, budget); hashable
+        return tuple(plain(item) for item in value)
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value

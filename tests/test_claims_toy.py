@@ -100,6 +100,7 @@ def _runs(kinds=("symmetric", "pairwise"), seeds=range(4)) -> pd.DataFrame:
                              "label_noise": noise, "noise_kind": kind, "seed": seed, "criterion": criterion,
                              "score_images": 256 if criterion in ("nuclear", "taylor") else 0,
                              "pruning": pruning, "macs_reduction": 30.5 if pruning == "macs:0.3" else 50.2,
+                             "budget": "3e",
                              "acc_base": base, "acc_pruned": 10.0, "acc_pruned_bn": base - 3 * loss,
                              "acc_finetuned": base - loss * (1 + noise) + rng.normal(0, 0.2)})
     return pd.DataFrame(rows)
@@ -122,12 +123,13 @@ def test_cnn_primary_falls_back_to_the_level_nearest_in_measured_macs():
     runs.loc[runs.pruning == "macs:0.5", "acc_finetuned"] -= 5
     settings = ClaimSettings.from_mapping({"primary": {"pruning": "macs:0.404"}})
     claim = assess(cnn_input(runs, "macs:0.3", 256, "macs:0.404"), settings)
+    # BN-recalibrated accuracy is the first point of each level's budget axis
     assert [(p["stratum"], p["axis_value"]) for p in claim.points if p["comparison"] == "best other"] == [
-        ("global", 0.3), ("global", 0.5)]
-    assert claim.primary["axis_value"] == 0.5 and claim.primary["fallback"]      # 9.6 points away vs 10.4
+        ("global", (0.3, "bn")), ("global", (0.3, "3e")), ("global", (0.5, "bn")), ("global", (0.5, "3e"))]
+    assert claim.primary["axis_value"] == (0.5, "3e") and claim.primary["fallback"]   # 9.6 points away vs 10.4
     default = assess(cnn_input(runs, "macs:0.3", 256), ClaimSettings())
-    assert default.primary["axis_value"] == 0.3 and not default.primary["fallback"]
-    assert default.secondary[0]["name"] == "BN recalibrated"
+    assert default.primary["axis_value"] == (0.3, "3e") and not default.primary["fallback"]
+    assert default.secondary == []          # BN recalibration is on the budget axis, not a secondary family
     assert default.across_strata == {}                       # one allocation only
 
 
@@ -141,11 +143,12 @@ def test_cnn_allocations_are_strata_and_the_report_says_whether_the_verdict_surv
     both = pd.concat([runs, uniform], ignore_index=True)
     claim = assess(cnn_input(both, "macs:0.3", 256, "macs:0.3"), ClaimSettings())
     main = {(p["stratum"], p["axis_value"]): p["verdict"] for p in claim.points if p["comparison"] == "best other"}
-    assert main[("global", 0.3)] == "not supported" and main[("uniform", 0.3)] == "supported", main
-    assert claim.primary["stratum"] == "global" and claim.primary["axis_value"] == 0.3
+    assert main[("global", (0.3, "3e"))] == "not supported" and main[("uniform", (0.3, "3e"))] == "supported", main
+    assert claim.primary["stratum"] == "global" and claim.primary["axis_value"] == (0.3, "3e")
     check = claim.across_strata
     assert check["name"] == "allocation" and not check["survives"]
-    assert check["values"][0]["verdicts"] == {"global": "not supported", "uniform": "supported"}
+    fine_tuned = next(entry for entry in check["values"] if entry["axis_value"] == (0.3, "3e"))
+    assert fine_tuned["verdicts"] == {"global": "not supported", "uniform": "supported"}
     from nnprune.claims_render import across_strata_line
     assert "does **not** survive a change of allocation" in across_strata_line(check)
     # the same data with nuclear unchanged under uniform: the verdict survives
@@ -178,6 +181,7 @@ def test_settings_reject_unknown_keys_and_match_the_schema_defaults():
     assert fields["alpha"]["default"] == defaults.alpha and fields["power"]["default"] == defaults.power
     assert {k: v["default"] for k, v in fields["margins"]["properties"].items()} == defaults.margins
     assert {k: v["default"] for k, v in fields["primary"]["properties"].items()} == defaults.primary
+    assert fields["regime_gap_pp"]["default"] == defaults.regime_gap_pp
 
 
 def test_workflow_declares_one_forest_plot_per_claim():
@@ -289,3 +293,122 @@ def test_global_keep_removes_exact_fraction_and_selection_equals_physical_remova
                for layer in layout.layers}
     apply_removal(model, (2,), removed)
     torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def _budget_runs(seeds=range(6), base=92.0, bn_gap=(30.0, 20.0, 35.0), tuned=None) -> pd.DataFrame:
+    """runs.csv rows of clean baselines pruned at macs:0.404 and fine-tuned at budgets 30b and 3e:
+    before fine-tuning and at 30 batches the criteria differ by pp and all lie far below the
+    baselines (outside the paper's regime); at 3 epochs they all recover to within 0.3 pp of the
+    baselines and tie (inside it). `tuned` overrides {budget: {criterion: loss in pp}}."""
+    rng = np.random.default_rng(5)
+    loss = tuned or {"30b": {"nuclear": 9.0, "taylor": 5.0, "random": 12.0},
+                     "3e": {"nuclear": 0.30, "taylor": 0.30, "random": 0.9}}
+    rows = []
+    for seed in seeds:
+        acc_base = base + rng.normal(0, 0.2)
+        for index, criterion in enumerate(("nuclear", "taylor", "random")):
+            row = {"dataset": "fashion-mnist", "arch": "resnet20", "width": 0.5, "train_size": 55000,
+                   "label_noise": 0.0, "noise_kind": "symmetric", "seed": seed, "criterion": criterion,
+                   "score_images": 2048 if criterion != "random" else 0, "pruning": "macs:0.404",
+                   "macs_reduction": 40.6, "params_reduction": 35.0, "acc_base": acc_base,
+                   "acc_pruned": 10.0 + index, "acc_pruned_bn": acc_base - bn_gap[index] + rng.normal(0, 0.5)}
+            for budget, losses in loss.items():
+                rows.append({**row, "budget": budget,
+                             "acc_finetuned": acc_base - losses[criterion] + rng.normal(0, 0.05)})
+    return pd.DataFrame(rows)
+
+
+def test_cnn_claim_has_a_verdict_per_budget_and_a_regime_check_per_point():
+    """Nuclear loses to taylor before and shortly after pruning (outside the paper's regime) and
+    ties with it after recovery (inside): one point per budget, BN recalibration first, the
+    primary point at the largest budget, and a regime status on every point."""
+    from nnprune.claims_render import render_markdown
+    from nnprune.verdicts import INSIDE, OUTSIDE
+
+    claim = assess(cnn_input(_budget_runs(), "macs:0.404", 2048), ClaimSettings())
+    main = [p for p in claim.points if p["comparison"] == "best other"]
+    assert [p["axis_value"] for p in main] == [(0.404, "bn"), (0.404, "30b"), (0.404, "3e")]
+    assert [p["budget"] for p in main] == ["bn", "30b", "3e"]
+    assert [p["verdict"] for p in main] == ["not supported", "not supported", "equivalent"]
+    assert claim.holds_where == "global: not supported up to 30 batches, equivalent at 3 epochs"
+    assert claim.primary["axis_value"] == (0.404, "3e") and not claim.primary["fallback"]
+    assert claim.verdict == "equivalent"
+    # the regime check: gap of the best criterion below the baselines' mean, against 1 pp
+    assert [p["regime"] for p in main] == [OUTSIDE, OUTSIDE, INSIDE]
+    runs = _budget_runs()
+    base = runs.groupby("seed").acc_base.first().mean()
+    best_3e = runs[runs.budget == "3e"].groupby("criterion").acc_finetuned.mean().max()
+    assert main[2]["baseline_mean"] == pytest.approx(base) and main[2]["gap_pp"] == pytest.approx(base - best_3e)
+    assert main[1]["best_criterion"] == "taylor" and main[1]["gap_pp"] > 4.5
+    assert claim.regime["primary"] == INSIDE and claim.regime["threshold_pp"] == 1.0
+    text = render_markdown([claim], "synthetic", ClaimSettings(), [])
+    assert "| cnn | equivalent | inside (" in text                  # the summary table's regime column
+    assert text.count("**outside**") == 2 + 2                          # best other and random, bn and 30b
+    assert "regime" in json.dumps(claim.regime)
+
+
+def test_a_tighter_regime_threshold_moves_the_largest_budget_outside():
+    claim = assess(cnn_input(_budget_runs(), "macs:0.404", 2048), ClaimSettings.from_mapping({"regime_gap_pp": 0.1}))
+    main = [p for p in claim.points if p["comparison"] == "best other"]
+    assert main[-1]["regime"] == "outside the paper's regime" and claim.regime["inside"] == []
+
+
+def test_a_primary_budget_off_the_grid_falls_back_to_the_nearest_and_says_so():
+    settings = ClaimSettings.from_mapping({"primary": {"budget": "40b"}})
+    claim = assess(cnn_input(_budget_runs(), "macs:0.404", 2048, None, "40b"), settings)
+    assert claim.primary["axis_value"] == (0.404, "30b") and claim.primary["fallback"]
+    assert "is not among this claim's tested points" in claim.primary["reason"]
+    far = assess(cnn_input(_budget_runs(), "macs:0.404", 2048, None, "10e"), settings)
+    assert far.primary["axis_value"] == (0.404, "3e") and far.primary["fallback"]
+    exact = assess(cnn_input(_budget_runs(), "macs:0.404", 2048, None, "30b"), settings)
+    assert exact.primary["axis_value"] == (0.404, "30b") and not exact.primary["fallback"]
+    assert exact.verdict == "not supported"
+
+
+def test_label_noise_says_whether_its_verdict_survives_the_allocation():
+    """Noisy runs pruned at the same MACs target under two allocations: nuclear loses to taylor
+    under global and beats it under uniform, so the verdict does not survive the allocation."""
+    from nnprune.claims import across_allocations
+
+    runs = _runs()
+    runs.loc[runs.label_noise > 0, "acc_finetuned"] = np.nan
+    noisy = runs[runs.label_noise > 0]
+    uniform = noisy.assign(pruning="uniform-macs:0.3")
+    uniform.loc[uniform.criterion == "nuclear", "acc_pruned_bn"] += 10.0
+    claim = assess(label_noise_input(pd.concat([runs, uniform], ignore_index=True), "macs:0.3", 256),
+                   ClaimSettings())
+    check = across_allocations(claim)
+    assert check["verdicts"]["main"]["verdict"] == "not supported"
+    assert check["verdicts"]["uniform allocation (uniform-macs:0.3)"]["verdict"] == "supported"
+    assert not check["survives"] and "does not survive the allocation" in check["line"]
+    same = assess(label_noise_input(pd.concat([runs, noisy.assign(pruning="uniform-macs:0.3")], ignore_index=True),
+                                    "macs:0.3", 256), ClaimSettings())
+    assert across_allocations(same)["survives"]
+
+
+def test_budget_figure_plots_each_criterion_along_raw_bn_and_every_budget():
+    """acc_vs_budget read back from the matplotlib objects: its x axis is the budget axis (raw,
+    BN recalibrated, 30 batches, 3 epochs), one line per criterion whose points are the means over
+    seeds, and the baselines' mean as a dashed line."""
+    from matplotlib.lines import Line2D
+
+    from nnprune.report import budget_curve, plot_budget_curve
+
+    runs = _budget_runs()
+    fig = plot_budget_curve(budget_curve(runs, 2048))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["raw (pruned)", "BN recalibrated", "30 batches",
+                                                           "3 epochs"]
+    assert ax.get_xlabel() == "fine-tuning budget" and "fine-tuning budget" in fig._suptitle.get_text()
+    lines = {container.get_label(): container.lines[0] for container in ax.containers}   # one errorbar each
+    assert set(lines) == {"nuclear", "taylor", "random"}
+    once = runs[runs.budget == "3e"]
+    for criterion in ("nuclear", "taylor", "random"):
+        x, y = lines[criterion].get_data()
+        expected = [once[once.criterion == criterion].acc_pruned.mean(),
+                    once[once.criterion == criterion].acc_pruned_bn.mean(),
+                    runs[(runs.budget == "30b") & (runs.criterion == criterion)].acc_finetuned.mean(),
+                    once[once.criterion == criterion].acc_finetuned.mean()]
+        assert list(x) == [0, 1, 2, 3] and list(y) == pytest.approx(expected)
+    dashed = [line for line in ax.get_lines() if isinstance(line, Line2D) and line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(runs.groupby("seed").acc_base.first().mean())

@@ -184,7 +184,7 @@ def test_train_killed_after_an_epoch_resumes_to_identical_weights(pipelines, nnp
         without_timing(results(reference / "metrics.json"))
 
 
-def _tiny_fit(resume_path: Path, epochs: int, lr: float = 0.1) -> list[str]:
+def _tiny_fit(resume_path: Path, epochs: int, lr: float = 0.1, **config) -> list[str]:
     """A few epochs of a tiny conv net on random images; returns the log lines."""
     from nnprune.data.loader import Batches
     from nnprune.train import TrainConfig, fit
@@ -198,9 +198,38 @@ def _tiny_fit(resume_path: Path, epochs: int, lr: float = 0.1) -> list[str]:
     train = Batches(images, labels, 16, (0.5,), (0.25,), shuffle=True, crop_padding=1, flip=True)
     val = Batches(images, labels, 64, (0.5,), (0.25,))
     lines: list[str] = []
-    fit(model, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=16), resume_path,
-        torch.device("cpu"), lines.append, run_inputs={"data": "random"})
+    summary = fit(model, train, val, TrainConfig(epochs=epochs, lr=lr, batch_size=16, **config), resume_path,
+                  torch.device("cpu"), lines.append, run_inputs={"data": "random"})
+    lines += [f"lr {entry['lr']!r}" for entry in summary["history"]]
     return lines
+
+
+def test_cosine_batch_schedule_anneals_over_every_batch_of_the_run(tmp_path):
+    """cosine-batch steps after each batch, per-epoch cosine after each epoch: in a 1-epoch run of 4
+    batches the per-batch lr falls lr * (1 + cos(pi * k/4)) / 2 while per-epoch cosine keeps lr for
+    the whole epoch. fit steps the per-batch schedule: over 2 epochs of 4 batches its lr is lr/2
+    after epoch 1 and 0 after the last batch, as is that of a 3-batch budget."""
+    import math
+
+    from nnprune.train import TrainConfig, make_scheduler
+
+    def lrs(schedule: str) -> list[float]:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        scheduler = make_scheduler(optimizer, TrainConfig(epochs=1, lr=0.1, schedule=schedule), 4)
+        seen = []
+        for _ in range(4):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if schedule == "cosine-batch":
+                scheduler.step()
+        return seen
+
+    assert lrs("cosine-batch") == pytest.approx([0.1 * (1 + math.cos(math.pi * k / 4)) / 2 for k in range(4)])
+    assert lrs("cosine") == pytest.approx([0.1] * 4)
+    lines = _tiny_fit(tmp_path / "a.pt", epochs=2, schedule="cosine-batch")
+    assert [float(line.split()[1]) for line in lines if line.startswith("lr ")] == pytest.approx([0.05, 0.0], abs=1e-12)
+    short = _tiny_fit(tmp_path / "c.pt", epochs=1, schedule="cosine-batch", batches_per_epoch=3)
+    assert [float(line.split()[1]) for line in short if line.startswith("lr ")] == pytest.approx([0.0], abs=1e-12)
 
 
 def test_resume_state_of_another_run_is_not_continued(tmp_path):
@@ -302,7 +331,7 @@ def _job_counts(text: str) -> dict[str, int]:
 
 
 RULE_OUTPUTS = {"train": "baselines/*/model.pt", "prune": "runs/*/*/*/pruned/model.pt",
-                "finetune": "runs/*/*/*/finetuned/model.pt"}
+                "finetune": "runs/*/*/*/finetuned-*/model.pt"}
 
 
 @pytest.mark.integration
@@ -666,3 +695,8 @@ def test_runs_csv_rows_trace_to_their_metrics_json(smoke_local):
         assert record["results"]["criterion"] == row.criterion
         assert record["config"]["pruning"] == row.pruning and record["config"]["seed"] == row.seed
         assert record["results"]["pruned"]["acc"] == pytest.approx(row.acc_pruned, rel=1e-12)
+        if str(row.budget) != "0":       # a fine-tuned row: its budget's metrics.json beside pruned/
+            tuned = json.loads((study / relative).parent.parent.joinpath(f"finetuned-{row.budget}",
+                                                                        "metrics.json").read_text())
+            assert tuned["config"]["budget"] == row.budget
+            assert tuned["results"]["acc_test"] == pytest.approx(row.acc_finetuned, rel=1e-12)

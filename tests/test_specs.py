@@ -174,8 +174,15 @@ def test_every_job_spec_of_a_study_is_a_valid_spec_with_lists_kept(name):
     prune = from_values(PruneSpec, {**json.loads(jobspecs.prune_job(config, config["pruning"][-1], 3)),
                                     "model": "m", "scores": "s", **io})
     assert (prune.pruning, prune.bn_recalibration, prune.seed) == (config["pruning"][-1], config["bn_recalibration"], 3)
-    finetune = from_values(FinetuneSpec, {**json.loads(jobspecs.finetune_job(config, 3)), "model": "m", **io})
-    assert finetune.epochs == config["finetune"].get("epochs", 5)
+    from nnprune.budgets import study_budgets
+
+    for budget in study_budgets(config["finetune"]):   # each budget sets the fine-tune's own schedule
+        finetune = from_values(FinetuneSpec, {**json.loads(jobspecs.finetune_job(config, 3, budget.text)),
+                                              "model": "m", **io})
+        assert finetune.budget == budget.text
+        assert (finetune.epochs, finetune.batches_per_epoch) == (
+            (budget.count, None) if budget.unit == "epochs" else (1, budget.count))
+        assert finetune.lr == config["finetune"].get("lr", 0.01)
     toy = from_values(ToySpec, {**json.loads(jobspecs.toy_job(config, "spiral")), **io})
     for key, value in config["toy"].items():
         if key not in jobspecs.NOT_SETTINGS["toy"]:
@@ -190,7 +197,8 @@ def test_paths_reproduce_the_committed_default_study_layout():
 
     study = REPO / "results" / "default"
     pruned = sorted(study.glob("runs/*/*/*/pruned/metrics.json"))
-    assert len(pruned) == len(list(csv.DictReader((study / "runs.csv").open()))) > 100
+    # runs.csv has one row per run and fine-tuning budget; each pruned run appears in it
+    assert len(pruned) == len({row["pruned_metrics"] for row in csv.DictReader((study / "runs.csv").open())}) > 100
     for path in pruned:
         record = json.loads(path.read_text())
         config, data = record["config"], record["config"]["data"]

@@ -65,6 +65,11 @@ def test_unknown_criterion_fails_before_any_job(snakemake_bin, tmp_path, fashion
     ({"pruning": ["uniform:1.5"]}, "uniform needs a number in [0, 1)"),
     ({"pruning": ["rates:[0.5]*3"]}, "has 3 rates but"),
     ({"data_root": "/nonexistent/data"}, "dataset fashion-mnist not found"),
+    ({"finetune": {"budgets": ["0e"]}}, "budget '0e' is 0 epochs: a budget is at least 1"),
+    ({"finetune": {"budgets": ["-2b"]}}, "budget '-2b' is -2 batches: a budget is at least 1"),
+    ({"finetune": {"budgets": ["3x"]}}, "budget '3x' has unknown unit 'x'"),
+    ({"finetune": {"budgets": ["3e", "30b", "3E"]}}, "finetune.budgets repeats 3e"),
+    ({"finetune": {"budgets": ["3e"], "epochs": 2}}, "finetune sets both budgets and epochs"),
 ])
 def test_bad_config_fails_before_any_job(changes, expected, snakemake_bin, tmp_path, fashion_root):
     configfile = _write_config(tmp_path, **changes)
@@ -114,33 +119,44 @@ def test_main_label_noise_is_the_lowest_in_the_grid_and_the_tables(snakemake_bin
 
 
 def test_default_grid_has_noise_kinds_noise_seeds_and_both_allocations(snakemake_bin, tmp_path):
-    """config/config.yaml as planned before the run: clean baselines with every seed, noisy ones
-    of both kinds with grid.noise_seeds; both allocations at the main level; fine-tuning only on
-    clean baselines; the score_images sweep prunes nothing (grid.score_sweep: [])."""
+    """config/config.yaml as planned before the run: clean baselines on all training images with
+    every seed, noisy ones of both kinds with grid.noise_seeds on their own recipe
+    (grid.noise_train_size); both allocations pruned for every baseline; only grid.prune_criteria
+    pruned; every clean run at the global allocation fine-tuned once per budget; the score_images
+    sweep prunes nothing (grid.score_sweep: [])."""
     configfile = REPO / "config" / "config.yaml"
     config = yaml.safe_load(configfile.read_text())
+    grid = config["grid"]
     result = dry_run(snakemake_bin, tmp_path, configfile)
     assert result.returncode == 0, result.stderr[-3000:]
-    trained = set(re.findall(r"results/default/baselines/[^/]+__ln([0-9.]+)-?(pairwise)?__s(\d+)/model\.pt",
+    trained = set(re.findall(r"results/default/baselines/[^/]+__n(\w+)__ln([0-9.]+)-?(pairwise)?__s(\d+)/model\.pt",
                              result.stdout))
-    clean = {(noise, kind, int(seed)) for noise, kind, seed in trained if float(noise) == 0}
-    noisy = {(noise, kind or "symmetric", int(seed)) for noise, kind, seed in trained if float(noise) > 0}
-    assert {seed for *_, seed in clean} == set(config["seeds"]) and len(clean) == len(config["seeds"])
-    assert noisy == {(f"{n}", k, s) for n in config["label_noise"] if n > 0 for k in config["noise_kind"]
-                     for s in config["grid"]["noise_seeds"]}
+    clean = {(size, noise, kind, int(seed)) for size, noise, kind, seed in trained if float(noise) == 0}
+    noisy = {(size, noise, kind or "symmetric", int(seed)) for size, noise, kind, seed in trained if float(noise) > 0}
+    assert {seed for *_, seed in clean} == set(config["seeds"]) and len(clean) == len(config["seeds"]) >= 5
+    assert {size for size, *_ in clean} == {"all"}                          # all training images
+    assert noisy == {(str(grid["noise_train_size"]), f"{n}", k, s) for n in config["label_noise"] if n > 0
+                     for k in config["noise_kind"] for s in grid["noise_seeds"]}
     assert len(noisy) >= 12                                      # the label-noise comparison's pairs
     runs = re.findall(r"results/default/runs/[^/]+__ln([0-9.]+)[^/]*__s(\d+)/([a-z0-9-]+)_si(\d+)/([^/]+)/"
-                      r"(pruned|finetuned)/metrics\.json", result.stdout)
+                      r"(pruned|finetuned-\w+)/metrics\.json", result.stdout)
     pruned = {r[:5] for r in runs if r[5] == "pruned"}
-    tuned = {r[:5] for r in runs if r[5] == "finetuned"}
+    tuned = {r[:5] + (r[5],) for r in runs if r[5] != "pruned"}
     assert {slug for *_, slug in pruned} == {"macs-0.404", "uniform-macs-0.404"}
-    assert {size for *_, size, _ in pruned} == {"0", str(config["grid"]["main_score_images"])}
-    assert {noise for noise, *_ in tuned} == {"0.0"}
-    assert len(tuned) == len(config["seeds"]) * len(config["criteria"]) * 2
+    assert {(noise, slug) for noise, _, _, _, slug in pruned} == {
+        (noise, slug) for noise in ("0.0", "0.4") for slug in ("macs-0.404", "uniform-macs-0.404")}
+    assert {criterion for _, _, criterion, _, _ in pruned} == set(grid["prune_criteria"]) == {
+        "nuclear", "taylor", "l1", "random"}
+    assert {size for *_, size, _ in pruned} == {"0", str(grid["main_score_images"])}
+    assert {noise for noise, *_ in tuned} == {"0.0"} and {r[4] for r in tuned} == {"macs-0.404"}
+    assert {r[5] for r in tuned} == {f"finetuned-{b}" for b in config["finetune"]["budgets"]}
+    assert len(tuned) == len(config["seeds"]) * len(grid["prune_criteria"]) * len(config["finetune"]["budgets"])
+    # hrank is scored (the data-size claim's stability) though no run prunes it
+    assert re.search(r"results/default/scores/[^/]+__ln0\.0__s0/hrank_si32/scores\.pt", result.stdout)
 
 
-TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison", "score_stability"]
-FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability"]
+TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison", "score_stability", "by_budget"]
+FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability", "acc_vs_budget"]
 
 
 def test_smoke_tables_and_figures_exist(smoke_local):
@@ -158,7 +174,11 @@ def test_smoke_tables_and_figures_exist(smoke_local):
 def test_table_means_equal_means_recomputed_from_runs(smoke_local):
     study = smoke_local[0] / "results" / "smoke"
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
-    runs = pd.read_csv(study / "runs.csv")
+    from nnprune.aggregate import at_budget
+
+    every_budget = pd.read_csv(study / "runs.csv")
+    runs = at_budget(every_budget)        # the tables read each run at the study's largest budget
+    assert len(every_budget) > len(runs) and set(at_budget(every_budget).budget.astype(str)) == {"0", "2e"}
     main_si, main_pruning = config["grid"]["main_score_images"], config["grid"]["main_pruning"]
     table = pd.read_csv(study / "tables" / "by_pruning.csv")
     checked = 0
@@ -176,6 +196,12 @@ def test_table_means_equal_means_recomputed_from_runs(smoke_local):
         assert (part.acc_base - part.acc_finetuned).mean() == pytest.approx(row.drop_finetuned_mean)
         checked += 1
     assert checked >= 8
+    budget = pd.read_csv(study / "tables" / "by_budget.csv")
+    assert list(dict.fromkeys(budget.budget)) == ["raw (pruned)", "BN recalibrated", "5 batches", "2 epochs"]
+    short = budget[budget.budget == "5 batches"].set_index("criterion").acc_mean
+    tuned = every_budget[(every_budget.budget == "5b") & (every_budget.label_noise == 0.0)
+                         & every_budget.score_images.isin([0, main_si])].groupby("criterion").acc_finetuned.mean()
+    assert short.to_dict() == pytest.approx(tuned.to_dict())
 
 
 def test_snakemake_report_is_self_contained(smoke_local, snakemake_bin, fashion_root):

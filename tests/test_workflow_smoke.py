@@ -21,10 +21,15 @@ def test_smoke_runs_csv(smoke_local):
     assert (runs.macs_pruned < runs.macs_base).all()
     for column in ("acc_base", "acc_pruned"):
         assert runs[column].between(0, 100).all(), column
-    # Fine-tuning runs at the levels named in finetune.pruning (smoke: uniform:0.1), NaN elsewhere.
-    tuned = runs[runs.pruning == "uniform:0.1"].acc_finetuned
-    assert len(tuned) >= 8 and tuned.between(0, 100).all(), tuned.tolist()
-    assert runs[runs.pruning != "uniform:0.1"].acc_finetuned.isna().all()
+    # Fine-tuning runs at the levels named in finetune.pruning (smoke: uniform:0.1), once per budget
+    # (5b and 2e: one row each), NaN elsewhere (budget 0: not fine-tuned).
+    tuned = runs[runs.pruning == "uniform:0.1"]
+    assert len(tuned) >= 16 and tuned.acc_finetuned.between(0, 100).all(), tuned.acc_finetuned.tolist()
+    assert sorted(tuned.budget.unique()) == ["2e", "5b"]
+    per_run = tuned.groupby(["criterion", "score_images", "label_noise", "seed"]).budget.apply(sorted)
+    assert all(budgets == ["2e", "5b"] for budgets in per_run)
+    others = runs[runs.pruning != "uniform:0.1"]
+    assert others.acc_finetuned.isna().all() and set(others.budget.astype(str)) == {"0"}
     assert (runs.acc_base > 30.0).all(), runs.acc_base.tolist()   # chance is 10%
     # smoke.yaml sets latency: true, so every run has both latencies (ms at batch 64)
     for column in ("latency_base_ms", "latency_pruned_ms"):

@@ -9,6 +9,11 @@ FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise"]
 if DATA_CRITERIA:
     TABLES.append("score_stability")
     FIGURES.append("score_stability")
+# accuracy along the fine-tuning budget axis (raw, BN recalibrated, each budget), when a run is fine-tuned
+if any(finetuned(run) for run in RUNS):
+    TABLES.append("by_budget")
+    FIGURES.append("acc_vs_budget")
+FIGURE_CAPTIONS = {"acc_vs_budget": "budget"}
 # One forest plot per claim, written for every study (a claim it does not test says so): nnprune.claims.CLAIM_NAMES.
 CLAIM_FORESTS = ["toy", "data_size", "label_noise", "cnn"]
 
@@ -27,6 +32,7 @@ rule aggregate:
     params:
         runs=lambda w: pruned_metrics(),
         scores=score_files(),
+        budgets=" ".join(BUDGETS),
     threads: 1
     resources:
         mem_mb=2000,
@@ -35,7 +41,7 @@ rule aggregate:
     # starts every output path, so provenance covers it; moving it to params would change this shell text,
     # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune aggregate --runs {params.runs} --scores {params.scores} --out {OUT} > {log} 2>&1"
+        "nnprune aggregate --runs {params.runs} --scores {params.scores} --budgets {params.budgets} --out {OUT} > {log} 2>&1"
 
 
 rule report_tables_figures:
@@ -45,7 +51,14 @@ rule report_tables_figures:
     output:
         tables=[report(f"{OUT}/tables/{t}.csv", category="Tables", caption="../report/table.rst") for t in TABLES],
         other=[f"{OUT}/tables/{t}.{ext}" for t in TABLES for ext in ("md", "tex")],
-        figures=[report(f"{OUT}/figures/{f}.png", category="Figures", caption="../report/figure.rst") for f in FIGURES],
+        figures=[
+            report(
+                f"{OUT}/figures/{f}.png",
+                category="Figures",
+                caption=f"../report/{FIGURE_CAPTIONS.get(f, 'figure')}.rst",
+            )
+            for f in FIGURES
+        ],
         pdfs=[f"{OUT}/figures/{f}.pdf" for f in FIGURES],
     log:
         f"{OUT}/logs/report.log",

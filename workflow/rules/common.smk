@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from nnprune import jobspecs, paths
+from nnprune.budgets import study_budgets
 from nnprune.errors import UserError
 from nnprune.schemes import scheme_slug
 from nnprune.studyconfig import check, check_keys, main_label_noise
@@ -95,6 +96,7 @@ wildcard_constraints:
     crit="[a-z0-9-]+",
     si="[0-9]+",
     prune="[^/]+",
+    budget="[0-9]+[eb]",
 
 
 NOISE_KINDS = jobspecs.noise_kinds(config)
@@ -103,22 +105,28 @@ NOISE_SEEDS = GRID.get("noise_seeds", config["seeds"])  # the noisy baselines' s
 SCORE_SWEEP = set(GRID.get("score_sweep", SIZES)) | {MAIN_SI}
 
 
+# The noisy baselines' own recipe, when the grid gives one (grid.noise_train_size, grid.noise_train):
+# the label-noise claim compares runs with their own noisy baseline, and claims.md names the difference.
+NOISE_SIZES = [GRID["noise_train_size"]] if "noise_train_size" in GRID else config["train_size"]
+NOISE_RECIPE = GRID.get("noise_train", {})
+
+
 def noise_settings():
-    """(label_noise, noise_kind, seeds) of every baseline family: the main (lowest) level once,
-    with every seed (its kind only matters when it is above 0); each level above it once per
-    kind, with NOISE_SEEDS."""
+    """(label_noise, noise_kind, seeds, train sizes, recipe) of every baseline family: the main
+    (lowest) level once, with every seed (its kind only matters when it is above 0); each level
+    above it once per kind, with NOISE_SEEDS, NOISE_SIZES and NOISE_RECIPE."""
     for noise in config["label_noise"]:
         if noise == MAIN_NOISE:
-            yield noise, NOISE_KINDS[0], config["seeds"]
+            yield noise, NOISE_KINDS[0], config["seeds"], config["train_size"], {}
         else:
             for kind in NOISE_KINDS:
-                yield noise, kind, NOISE_SEEDS
+                yield noise, kind, NOISE_SEEDS, NOISE_SIZES, NOISE_RECIPE
 
 
 BASELINES = {}
 for arch, arch_options in config["archs"].items():
-    for train_size in config["train_size"]:
-        for noise, kind, seeds in noise_settings():
+    for noise, kind, seeds, sizes, recipe in noise_settings():
+        for train_size in sizes:
             for seed in seeds:
                 # the arch options (width) only when given: TrainSpec holds the default
                 BASELINES[paths.baseline_id(DATASET, arch, train_size, noise, seed, kind)] = dict(
@@ -128,10 +136,16 @@ for arch, arch_options in config["archs"].items():
                     noise_kind=kind,
                     seed=seed,
                     **(arch_options or {}),
+                    **({"recipe": recipe} if recipe else {}),
                 )
 
 PRUNINGS = {scheme_slug(spec): spec for spec in config["pruning"]}
 MAIN_SLUG = scheme_slug(MAIN_PRUNING)
+# the label-noise sweep's pruning levels (grid.noise_pruning): the main one, and e.g. a second
+# allocation of the same MACs target
+NOISE_SLUGS = {scheme_slug(spec) for spec in GRID.get("noise_pruning", [MAIN_PRUNING])}
+# fine-tuning budgets (finetune.budgets), shortest first: each fine-tuned run once per budget
+BUDGETS = [budget.text for budget in study_budgets(config["finetune"])]
 FINETUNE_SLUGS = {scheme_slug(s) for s in config["finetune"].get("pruning", config["pruning"])}
 
 
@@ -147,9 +161,16 @@ def score_sizes(criterion):
     return [0] if criterion in FREE_CRITERIA else SIZES
 
 
+# criteria that are pruned (and fine-tuned); the others are only scored (score stability)
+PRUNE_CRITERIA = set(GRID.get("prune_criteria", config["criteria"]))
+
+
 def _wanted(base, crit, si, prune):
     """Full grid, or the sparse union of three sweeps around the main point:
-    pruning levels, score_images (at the main noise) and label noise (at the main size)."""
+    pruning levels, score_images (at the main noise) and label noise (at the main size);
+    in either, only the criteria of grid.prune_criteria."""
+    if crit not in PRUNE_CRITERIA:
+        return False
     if not SPARSE:
         return True
     noise = BASELINES[base]["label_noise"]
@@ -157,7 +178,7 @@ def _wanted(base, crit, si, prune):
     return (
         (noise == MAIN_NOISE and main_si)  # pruning-level sweep
         or (noise == MAIN_NOISE and prune == MAIN_SLUG and si in SCORE_SWEEP)  # score_images sweep
-        or (main_si and prune == MAIN_SLUG)  # label-noise sweep
+        or (main_si and prune in NOISE_SLUGS)  # label-noise sweep
     )
 
 
@@ -199,7 +220,7 @@ def prune_spec(wildcards):
 
 
 def finetune_spec(wildcards):
-    return jobspecs.finetune_job(config, BASELINES[wildcards.base]["seed"])
+    return jobspecs.finetune_job(config, BASELINES[wildcards.base]["seed"], wildcards.budget)
 
 
 def pruned_metrics():
@@ -208,7 +229,12 @@ def pruned_metrics():
 
 def aggregate_inputs(wildcards):
     files = pruned_metrics()
-    files += [f"{paths.run_dir(OUT, *run)}/{paths.FINETUNED}/metrics.json" for run in RUNS if finetuned(run)]
+    files += [
+        f"{paths.run_dir(OUT, *run)}/{paths.finetuned_name(budget)}/metrics.json"
+        for run in RUNS
+        if finetuned(run)
+        for budget in BUDGETS
+    ]
     # the score files' metrics.json say which baseline each score file belongs to
     files += sorted({score_metrics(base, crit, si) for base, crit, si, _ in RUNS})
     return files

@@ -31,16 +31,16 @@ rule finetune:
     input:
         model=f"{RUN_DIR}/{paths.PRUNED}/model.pt",
     output:
-        model=f"{RUN_DIR}/{paths.FINETUNED}/model.pt",
-        metrics=f"{RUN_DIR}/{paths.FINETUNED}/metrics.json",
+        model=f"{RUN_DIR}/{paths.finetuned_name('{budget}')}/model.pt",
+        metrics=f"{RUN_DIR}/{paths.finetuned_name('{budget}')}/metrics.json",
     log:
-        f"{OUT}/logs/finetune/{RUN_NAME}.log",
+        f"{OUT}/logs/finetune/{RUN_NAME}_{{budget}}.log",
     benchmark:
-        f"{OUT}/benchmarks/finetune/{RUN_NAME}.tsv"
+        f"{OUT}/benchmarks/finetune/{RUN_NAME}_{{budget}}.tsv"
     params:
         spec=finetune_spec,
         deterministic=DETERMINISTIC,
-        out=lambda w: f"{paths.run_dir(OUT, w.base, w.crit, w.si, w.prune)}/{paths.FINETUNED}",
+        out=lambda w: f"{paths.run_dir(OUT, w.base, w.crit, w.si, w.prune)}/{paths.finetuned_name(w.budget)}",
     threads: THREADS
     resources:
         **gpu_resources(),
