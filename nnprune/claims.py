@@ -255,7 +255,8 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
         tuned = rows[rows.budget.astype(str).isin(budgets) & rows.acc_finetuned.notna()]
         tuned = tuned.assign(point_budget=tuned.budget.astype(str), value=tuned.acc_finetuned)
         levels = set(tuned.pruning)
-        before = clean[clean.pruning.isin(levels) & clean.acc_pruned_bn.notna()] if "acc_pruned_bn" in clean else []
+        # every level's BN-recalibrated point, fine-tuned or not: the first point of each curve
+        before = clean[clean.acc_pruned_bn.notna()] if "acc_pruned_bn" in clean else []
         parts = ([before.assign(point_budget=BN, value=before.acc_pruned_bn)] if len(before) else []) + [tuned]
         metric = ("test accuracy (%) at each fine-tuning budget: BatchNorm recalibrated without fine-tuning "
                   f"({BN}), then fine-tuned for each of {', '.join(budget_label(b) for b in budgets)}, each a "
@@ -291,7 +292,7 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
     frame = standard_frame(part, part.value, "point", ["dataset", "arch", "train_size"], stratum="allocation",
                            order=part.point_order)
     untested = sorted(set(clean.pruning) - levels)
-    notes = [f"Pruning levels that no budget fine-tuned, so not in this comparison: {', '.join(untested)}"] \
+    notes = [f"Pruning levels that no budget fine-tuned (their BN-recalibrated point only): {', '.join(untested)}"] \
         if untested else []
     params = clean.groupby("pruning").params_reduction.mean() if "params_reduction" in clean else {}
     notes.append("Measured cut per pruning string, mean over runs: " + ", ".join(

@@ -95,6 +95,7 @@ def _main_slice(runs: pd.DataFrame, main_score_images: int) -> pd.Series:
 
 def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
                  main_score_images: int) -> dict[str, tuple[pd.DataFrame, list[str], list[str], str]]:
+    runs = at_budget(runs)        # one row per run: fine-tuned runs at the study's largest budget
     main_noise = main_label_noise(runs.label_noise)
     noise0 = runs.label_noise == main_noise
     main_si = _main_slice(runs, main_score_images)
@@ -278,6 +279,7 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     import matplotlib.pyplot as plt
 
     written = []
+    runs = at_budget(runs)
     accs = accuracy_metrics(runs)
     titles = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalibrated, no fine-tuning",
               "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}

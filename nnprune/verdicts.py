@@ -125,7 +125,8 @@ class Claim:
 def standard_frame(frame: pd.DataFrame, value: pd.Series, axis: str, units: list[str],
                    stratum: str | None = None, replicate: str = "seed", order: pd.Series | None = None) -> pd.DataFrame:
     """The columns every claim is assessed on, from a results frame and its oriented metric."""
-    unit = frame[units].astype(str).agg("/".join, axis=1) if units else pd.Series("", index=frame.index)
+    # map(str), not astype(str): a missing value (train_size of "all images") becomes "nan", not NaN
+    unit = frame[units].map(str).agg("/".join, axis=1) if units else pd.Series("", index=frame.index)
     return pd.DataFrame({
         "criterion": frame.criterion, "stratum": frame[stratum].astype(str) if stratum else "",
         "axis": frame[axis], "order": frame[axis] if order is None else order,

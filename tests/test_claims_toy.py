@@ -248,7 +248,9 @@ def test_committed_default_claims_match_their_raw_results():
                                             ["layer"], "spearman"))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     main_pruning, main_size = config["grid"]["main_pruning"], config["grid"]["main_score_images"]
-    runs = pd.read_csv(study / "runs.csv")
+    every_budget = pd.read_csv(study / "runs.csv")
+    largest = config["finetune"]["budgets"][-1]
+    runs = every_budget[every_budget.budget.astype(str).isin(["0", largest])]     # one row per run
     noisy = runs[(runs.pruning == main_pruning) & runs.score_images.isin([0, main_size])
                  & (runs.label_noise == primary["label_noise"]["axis_value"])
                  & (runs.noise_kind == primary["label_noise"]["stratum"])]
@@ -257,10 +259,27 @@ def test_committed_default_claims_match_their_raw_results():
     assert metric in claims["label_noise"]["metric"]
     noisy = noisy.assign(kept=noisy[metric] - noisy.acc_base)
     _check(primary["label_noise"], _recompute(noisy, "nuclear", primary["label_noise"]["comparator"], [], "kept"))
-    # CNN: the primary point is a MACs target at one allocation; macs:<f> is the global one
-    assert (primary["cnn"]["stratum"], primary["cnn"]["axis_value"]) == ("global", 0.404)
-    clean = runs[(runs.label_noise == 0) & runs.score_images.isin([0, main_size]) & (runs.pruning == "macs:0.404")]
-    _check(primary["cnn"], _recompute(clean, "nuclear", primary["cnn"]["comparator"], [], "acc_finetuned"))
+    # CNN: the primary point is a MACs target at one allocation (macs:<f> is the global one) after
+    # the largest fine-tuning budget; every budget's point and the BN-recalibrated one recomputed
+    assert (primary["cnn"]["stratum"], primary["cnn"]["axis_value"]) == ("global", [0.404, largest])
+    clean = every_budget[(every_budget.label_noise == 0) & every_budget.score_images.isin([0, main_size])
+                         & (every_budget.pruning == "macs:0.404")]
+    _check(primary["cnn"], _recompute(clean[clean.budget == largest], "nuclear", primary["cnn"]["comparator"], [],
+                                      "acc_finetuned"))
+    points = {(p["stratum"], p["budget"]): p for p in claims["cnn"]["points"] if p["comparison"] == "best other"}
+    assert {budget for stratum, budget in points if stratum == "global"} == {"bn", *config["finetune"]["budgets"]}
+    for budget in config["finetune"]["budgets"]:
+        point = points[("global", budget)]
+        _check(point, _recompute(clean[clean.budget == budget], "nuclear", point["comparator"], [], "acc_finetuned"))
+        tuned = clean[clean.budget == budget]
+        base = tuned.groupby("seed").acc_base.first().mean()
+        best = tuned.groupby(["criterion", "seed"]).acc_finetuned.mean().groupby("criterion").mean().max()
+        assert point["gap_pp"] == pytest.approx(base - best, abs=1e-9)
+        assert point["regime"] == ("inside the paper's regime" if base - best <= config["claims"]["regime_gap_pp"]
+                                   else "outside the paper's regime")
+    once = clean[clean.budget == largest]
+    _check(points[("global", "bn")], _recompute(once, "nuclear", points[("global", "bn")]["comparator"], [],
+                                                "acc_pruned_bn"))
     for name, point in primary.items():      # the comparator is the best other criterion there
         assert point["comparator"] not in ("nuclear", "nuclear-stacked"), name
 
@@ -307,7 +326,7 @@ def _budget_runs(seeds=range(6), base=92.0, bn_gap=(30.0, 20.0, 35.0), tuned=Non
     for seed in seeds:
         acc_base = base + rng.normal(0, 0.2)
         for index, criterion in enumerate(("nuclear", "taylor", "random")):
-            row = {"dataset": "fashion-mnist", "arch": "resnet20", "width": 0.5, "train_size": 55000,
+            row = {"dataset": "fashion-mnist", "arch": "resnet20", "width": 0.5, "train_size": None,
                    "label_noise": 0.0, "noise_kind": "symmetric", "seed": seed, "criterion": criterion,
                    "score_images": 2048 if criterion != "random" else 0, "pruning": "macs:0.404",
                    "macs_reduction": 40.6, "params_reduction": 35.0, "acc_base": acc_base,
@@ -345,6 +364,21 @@ def test_cnn_claim_has_a_verdict_per_budget_and_a_regime_check_per_point():
     assert "| cnn | equivalent | inside (" in text                  # the summary table's regime column
     assert text.count("**outside**") == 2 + 2                          # best other and random, bn and 30b
     assert "regime" in json.dumps(claim.regime)
+
+
+def test_a_level_that_no_budget_fine_tuned_keeps_its_bn_point_as_a_stratum():
+    """The default study fine-tunes the global allocation only: the uniform one enters the CNN
+    claim with its BN-recalibrated point, and the allocation check compares the two there."""
+    runs = _budget_runs()
+    uniform = runs[runs.budget == "3e"].assign(pruning="uniform-macs:0.404", budget="0", acc_finetuned=np.nan,
+                                               macs_reduction=43.6)
+    claim = assess(cnn_input(pd.concat([runs, uniform], ignore_index=True), "macs:0.404", 2048), ClaimSettings())
+    main = [(p["stratum"], p["axis_value"]) for p in claim.points if p["comparison"] == "best other"]
+    assert main == [("global", (0.404, "bn")), ("global", (0.404, "30b")), ("global", (0.404, "3e")),
+                    ("uniform", (0.404, "bn"))]
+    assert [entry["axis_value"] for entry in claim.across_strata["values"]] == [(0.404, "bn")]
+    assert claim.primary["stratum"] == "global" and claim.primary["axis_value"] == (0.404, "3e")
+    assert any("uniform-macs:0.404" in note and "BN-recalibrated point only" in note for note in claim.notes)
 
 
 def test_a_tighter_regime_threshold_moves_the_largest_budget_outside():

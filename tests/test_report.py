@@ -251,6 +251,7 @@ def test_report_lists_and_shows_every_figure(report_html, smoke_local, chromium,
     workdir, _ = smoke_local
     figures = report_figures(workdir)
     assert any("/figures/" in f for f in figures) and any("/toy/" in f for f in figures), figures
+    assert "results/smoke/figures/acc_vs_budget.png" in figures, figures     # the fine-tuning budget axis
     seen, last_view = probe(chromium, report_html, tmp_path)
     assert seen["done"] and not seen["errors"], (seen["errors"], seen["menu"])
     listed = {path for rows in seen["listings"].values() for path in rows}
