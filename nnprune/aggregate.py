@@ -33,8 +33,13 @@ def finetune_budget(record: dict) -> str:
 
 def run_rows(pruned_metrics: Path, study_dir: Path | None = None, budgets: list[str] = ()) -> list[dict]:
     """A run's rows: one per budget in `budgets` whose finetuned-{budget}/metrics.json exists
-    beside its pruned/metrics.json, or one row with budget "0" when none does."""
+    beside its pruned/metrics.json (no `budgets`: every finetuned-* folder there), or one row
+    with budget "0" when none does."""
     row = run_row(pruned_metrics, study_dir)
+    if not budgets:
+        prefix = paths.finetuned_name("")
+        budgets = sorted(p.name[len(prefix):] for p in Path(pruned_metrics).parent.parent.glob(f"{prefix}*")
+                         if (p / "metrics.json").is_file())
     rows = []
     for budget in budgets:
         path = paths.finetuned_metrics(pruned_metrics, budget)

@@ -290,6 +290,10 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     with_lines = None
     for ax, metric in zip(axes, accs):
         measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
+        if measured.empty:          # e.g. a study (or an aggregate) without fine-tuned runs
+            ax.text(0.5, 0.5, "no run of this study measured it", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(titles[metric])
+            continue
         if measured.pruning.nunique() <= 2:
             # one or two levels (e.g. one MACs target at two allocations): dots per criterion
             _dot_per_criterion(ax, measured, metric)

@@ -204,7 +204,8 @@ class AggregateSpec(Spec):
     """`aggregate`: every run's metrics into runs.csv, every score file into stability.csv."""
     runs: list[str] = option(help="pruned-model metrics.json files")
     budgets: list[str] = option([], "fine-tuning budgets whose finetuned-{budget}/metrics.json beside each "
-                                    "pruned model is read (one runs.csv row each)")
+                                    "pruned model is read (one runs.csv row each); none given: every "
+                                    "finetuned-* folder found there")
     scores: list[str] = option([], "scores.pt files (stability analysis)")
     out: str = option(help="study directory for runs.csv and stability.csv")
 

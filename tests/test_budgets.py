@@ -95,3 +95,6 @@ def test_runs_csv_has_one_row_per_run_and_budget(tmp_path):
     one_each = at_budget(again)[["criterion", "acc_finetuned"]].fillna(-1).values.tolist()
     assert one_each == [["l1", -1], ["nuclear", 91.0]]
     assert at_budget(again, "30b").acc_finetuned.tolist()[1] == 80.0
+    # without budgets (`nnprune aggregate` with no --budgets): every finetuned-* folder beside the run
+    found = collect_runs(paths, tmp_path)
+    assert found[found.criterion == "nuclear"].budget.tolist() == ["30b", "3e", "9e"]

@@ -293,11 +293,12 @@ def test_claims_recomputed_from_raw_results(smoke_local):
                    if e["criterion"] == "nuclear" and e["axis_value"] == 32)
     assert nuclear["rows"] == sum(c == "nuclear" for c, _, _ in rhos)
 
-    # label noise and CNN: from each prune job's metrics.json and its fine-tune's
+    # label noise and CNN: from each prune job's metrics.json and its fine-tune's at the largest budget
+    largest = config["finetune"]["budgets"][-1]
     runs = []
     for path in (study / "runs").glob("*/*/*/pruned/metrics.json"):
         record = json.loads(path.read_text())
-        tuned = path.parent.parent / "finetuned" / "metrics.json"
+        tuned = path.parent.parent / f"finetuned-{largest}" / "metrics.json"
         data, results = record["config"]["data"], record["results"]
         finetuned = json.loads(tuned.read_text())["results"]["acc_test"] if tuned.is_file() else None
         runs.append({"criterion": results["criterion"], "seed": data["seed"], "label_noise": data["label_noise"],
@@ -311,7 +312,8 @@ def test_claims_recomputed_from_raw_results(smoke_local):
     drop = {(r.criterion, r.seed, ""): r.acc_finetuned - r.acc_base for r in noisy.itertuples()}
     _check_point(primary["label_noise"], _per_seed(drop, primary["label_noise"]["comparator"]))
     clean = main[main.label_noise == 0.0]
-    assert primary["cnn"]["axis_value"] == config["grid"]["main_pruning"]        # the default primary level
+    # the default primary level, at the largest fine-tuning budget
+    assert primary["cnn"]["axis_value"] == [config["grid"]["main_pruning"], largest]
     accuracy = {(r.criterion, r.seed, ""): r.acc_finetuned for r in clean.itertuples()}
     others = clean[clean.criterion != "nuclear"].groupby("criterion").acc_finetuned.mean()
     assert primary["cnn"]["comparator"] == others.idxmax()
