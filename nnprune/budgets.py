@@ -41,10 +41,6 @@ class Budget:
             return {"epochs": self.count, "batches_per_epoch": None}
         return {"epochs": 1, "batches_per_epoch": self.count}
 
-    def batches(self, batches_per_epoch: int) -> int:
-        """Training batches this budget runs, for an epoch of `batches_per_epoch` batches."""
-        return self.count * batches_per_epoch if self.unit == "epochs" else min(self.count, batches_per_epoch)
-
 
 def parse_budget(text) -> Budget:
     """A budget from its config form; anything else is a UserError naming the form."""

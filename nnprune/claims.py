@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import at_budget, one_per_run, study_budgets_of
-from .budgets import BN, RAW, budget_label, budget_order
+from .budgets import BN, RAW, budget_label, budget_order, parse_budget
 from .errors import UserError
 from .studyconfig import main_label_noise
 from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
@@ -319,7 +319,6 @@ def cnn_input(runs: pd.DataFrame, main_pruning: str, main_score_images: int,
     wanted_budget = str(primary_budget) if primary_budget is not None else largest
     if primary_budget is not None and primary_budget not in (RAW, BN):
         try:
-            from .budgets import parse_budget
             wanted_budget = parse_budget(primary_budget).text
         except UserError:
             pass
