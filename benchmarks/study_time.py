@@ -7,6 +7,10 @@ and an estimate of the share that is Python and process start-up: the measured t
 `python -c "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"` times the number
 of jobs (and, beside it, the time of `nnprune --help`).
 
+A job run by nnprune's warm server (nnprune/launch.py) ran in a forked child outside the
+process tree that Snakemake's benchmark measures: its CPU and peak RSS come from the last line of
+its log (`nnprune warm child: cpu_seconds=... max_rss_mb=...`), added to the benchmark's figure.
+
 Total wall time comes from the Snakemake log(s) in <workdir>/.snakemake/log that name the study's
 outputs (first to last timestamp), or from file times (earliest job start = benchmark file mtime
 minus its wall seconds, to the latest output) when no log is found; the output says which.
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 from _common import ROOT, cpu_model, report
+from nnprune.launch import read_usage
 
 CATEGORIES = ("train", "score", "prune", "finetune", "aggregate/report", "toy", "other")
 IMPORTS = "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"
@@ -56,9 +61,16 @@ def read_jobs(benchmarks: Path) -> list[dict]:
                 return float(row.get(key) or "nan")
             except ValueError:       # Snakemake writes "-" where it could not measure
                 return float("nan")
-        jobs.append({"category": category, "name": str(relative), "s": number("s"),
-                     "cpu_time": number("cpu_time"), "max_rss": number("max_rss"),
-                     "mtime": path.stat().st_mtime})
+        record = {"category": category, "name": str(relative), "s": number("s"),
+                  "cpu_time": number("cpu_time"), "max_rss": number("max_rss"),
+                  "mtime": path.stat().st_mtime, "warm": False}
+        log = benchmarks.parent / "logs" / relative.with_suffix(".log")
+        usage = read_usage(log.read_text(errors="replace")) if log.exists() else None
+        if usage:   # a warm child: the benchmark measured only the client that waited for it
+            cpu, rss = usage
+            record.update(cpu_time=(record["cpu_time"] if record["cpu_time"] == record["cpu_time"]
+                                    else 0.0) + cpu, max_rss=rss, warm=True)
+        jobs.append(record)
     return jobs
 
 
@@ -147,7 +159,10 @@ def main() -> int:
     nnprune = shutil.which("nnprune") or str(Path(sys.executable).parent / "nnprune")
     help_command = [nnprune, "--help"] if Path(nnprune).exists() else [sys.executable, "-m",
                                                                          "nnprune.cli", "--help"]
-    jobs_run = len(jobs) + 1   # claims has no benchmark file
+    warm = sum(job["warm"] for job in jobs)
+    jobs_run = len(jobs) - warm + 1   # claims has no benchmark file; warm children import nothing
+    print(f"{warm} of {len(jobs)} jobs ran in the warm server (their start-up is a fork, "
+          f"not counted below); {jobs_run} started cold")
     for label, command in [(f'python -c "{IMPORTS}"', [sys.executable, "-c", IMPORTS]),
                            (f'python -c "{JOB_IMPORTS}"', [sys.executable, "-c", JOB_IMPORTS]),
                            ("nnprune --help", help_command)]:

@@ -409,6 +409,29 @@ def across_allocations(claim: Claim) -> dict:
     return {"verdicts": verdicts, "survives": survives, "line": line}
 
 
+def reach_notes(claim: Claim, power: float) -> list[str]:
+    """What the replicates can detect: for the primary point and each pooled (secondary) point
+    against the best other criterion, its pairs, its minimum detectable difference (pp) and the
+    measured difference, so that a reader can judge whether the number of baselines answers
+    the question."""
+    points = [("", p) for p in claim.points if p.get("primary") and p.get("comparison") == "best other"]
+    points += [(f"{part['name']}, ", p) for part in claim.secondary for p in part.get("points", [])
+               if p.get("comparison") == "best other"]
+    notes = []
+    for where, point in points:
+        mdd, difference = point.get("mdd"), point.get("mean_difference")
+        if mdd is None or difference is None or mdd != mdd or difference != difference:
+            continue
+        label = point["label"] if point["label"] in where else where + point["label"]
+        if point.get("stratum"):
+            label += f" ({point['stratum']})"
+        within = "larger than" if abs(difference) >= mdd else "smaller than"
+        notes.append(f"Replicates at {label.rstrip(', ')}: {point['pairs']} pairs detect a difference of "
+                     f"{mdd:.1f} pp or more (MDD at power {power:g}); the measured difference, "
+                     f"{difference:+.2f} pp against {point['comparator']}, is {within} that.")
+    return notes
+
+
 def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
                  settings: ClaimSettings | None = None) -> list[Claim]:
     settings = settings or ClaimSettings()
@@ -430,6 +453,7 @@ def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
     for claim in claims:
         if claim.name == "label_noise":
             claim.across_allocations = across_allocations(claim)
+            claim.notes.extend(reach_notes(claim, settings.power))
     headline = headline_claim(runs, settings.alpha)
     if headline:
         claims.append(Claim(**headline))

@@ -151,6 +151,12 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:                # the `nnprune` command: a warm server runs it when there is one
+        from .launch import run_warm, tune_allocator
+        code = run_warm(sys.argv[1:])
+        if code is not None:
+            return code
+        tune_allocator()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import resource
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -44,4 +45,13 @@ def provenance(device: torch.device, started: dt.datetime, seconds: float) -> di
             "versions": versions,
             "python": platform.python_version(), "device": str(device),
             "torch_threads": torch.get_num_threads(),
-            "started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 3)}
+            "started": started.isoformat(timespec="seconds"), "seconds": round(seconds, 3),
+            "cpu_seconds": round(process_cpu_seconds(), 3)}
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU of this process so far, imports included. A child forked by the warm
+    server (nnprune.launch) starts at 0, so both ways of starting count the step's own CPU; the
+    cold way also counts its imports (about 2.2 s)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

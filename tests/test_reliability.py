@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from conftest import REPO, require, run_snakemake
+from nnprune import launch
 
 CPU = ["--device", "cpu", "--threads", "1", "--seed", "3"]
 EPOCHS = 2
@@ -55,18 +56,33 @@ def _pipeline(nnprune_bin: str, root: Path, data_root: Path) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def pipelines(tmp_path_factory, nnprune_bin, fashion_root) -> tuple[Path, Path]:
-    """The same CLI pipeline run twice in two separate chains of processes (side by side: each
-    uses one thread)."""
+def warm_server():
+    """nnprune's warm server (nnprune/launch.py), as a local workflow run starts it: the socket
+    path, for NNPRUNE_WARM."""
+    process, path = launch.start_server()
+    assert path is not None, "the warm server did not come up"
+    yield path
+    launch.stop_server(process, path)
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory, nnprune_bin, fashion_root, warm_server) -> tuple[Path, Path, list[str]]:
+    """The same CLI pipeline run twice side by side (each uses one thread): chain a starts each
+    command in its own process, chain b runs each in a child forked by the warm server. Also
+    returns the two chains' merged output."""
     roots = [tmp_path_factory.mktemp(name) for name in ("pipeline-a", "pipeline-b")]
+    cold = {k: v for k, v in os.environ.items() if k != launch.ENV}
+    environments = [cold, {**cold, launch.ENV: warm_server}]
     chains = [subprocess.Popen(["bash", "-c", " && ".join(shlex.join(c) for c in
                                                         _pipeline(nnprune_bin, root, fashion_root))],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for root in roots]
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+              for root, env in zip(roots, environments)]
+    outputs = []
     for chain in chains:
         output, _ = chain.communicate(timeout=900)
         assert chain.returncode == 0, output[-4000:]
-    return roots[0], roots[1]
+        outputs.append(output)
+    return roots[0], roots[1], outputs
 
 
 def load(path: Path):
@@ -105,8 +121,12 @@ def results(path: Path) -> dict:
 # ------------------------------------------------------------------ 1. determinism
 @pytest.mark.integration
 def test_cpu_pipeline_is_bit_identical_across_processes(pipelines):
-    """Same config and seed, two processes: every checkpoint, score and accuracy is identical."""
-    a, b = pipelines
+    """Same config and seed, two processes, one of them forked by the warm server: every
+    checkpoint, score and accuracy is identical."""
+    a, b, (cold_output, warm_output) = pipelines
+    # chain b really ran in the warm server (each of its 4 steps reports its child's usage), a not
+    assert warm_output.count(launch.USAGE_PREFIX) == 4, warm_output[-2000:]
+    assert launch.USAGE_PREFIX not in cold_output
     for name in ("train/model.pt", "train/last.pt", "scores/nuclear_si64/scores.pt",
                  "scores/l1_si0/scores.pt", "pruned/model.pt", "finetuned/model.pt"):
         # without the wall-clock fields (last.pt's history records each epoch's seconds)
@@ -152,6 +172,23 @@ def test_deterministic_flag_enables_deterministic_algorithms(monkeypatch):
 
 
 # ------------------------------------------------------------------ 2. resume (CLI)
+@pytest.mark.integration
+def test_a_warm_command_reports_the_cold_exit_status_and_error(nnprune_bin, warm_server, tmp_path):
+    """A failing step run by the warm server exits with the same status and the same one-line
+    error as the cold process, and writes nothing."""
+    command = [nnprune_bin, "prune", "--model", str(tmp_path / "missing.pt"), "--scores",
+               str(tmp_path / "missing_scores.pt"), "--pruning", "macs:0.3", "--out", str(tmp_path / "out")]
+    cold = {k: v for k, v in os.environ.items() if k != launch.ENV}
+    runs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+            for env in (cold, {**cold, launch.ENV: warm_server})]
+    assert runs[0].returncode != 0 and runs[0].returncode == runs[1].returncode
+    warm_lines = [line for line in runs[1].stderr.splitlines() if not line.startswith(launch.USAGE_PREFIX)]
+    assert [line for line in runs[0].stderr.splitlines() if line.strip()] == \
+        [line for line in warm_lines if line.strip()]
+    assert "missing.pt" in runs[0].stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.integration
 def test_train_killed_after_an_epoch_resumes_to_identical_weights(pipelines, nnprune_bin,
                                                                   fashion_root, tmp_path):

@@ -1,11 +1,12 @@
 # Grid logic lives here and nowhere else: the config is validated, then the baselines, score files
 # and runs of the study are enumerated. Rules only look things up by wildcard.
+import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from nnprune import jobspecs, paths
+from nnprune import jobspecs, launch, paths
 from nnprune.budgets import study_budgets
 from nnprune.errors import UserError
 from nnprune.schemes import scheme_slug
@@ -37,6 +38,12 @@ except UserError as error:
 
 # The dataset is checked when execution starts (before any job), not at parse time, so that
 # `snakemake -n` works on a machine without the data (e.g. the paper configs on a laptop).
+# A local run then starts nnprune's warm server (nnprune/launch.py): the jobs' `nnprune` commands
+# fork from one process that has imported torch once, instead of importing it 200 times. Cluster
+# jobs, and any run with NNPRUNE_NO_WARM=1, start each command in its own process.
+WARM = {}
+
+
 onstart:
     from nnprune.studyconfig import check_dataset
 
@@ -44,6 +51,18 @@ onstart:
         check_dataset(config)
     except UserError as error:
         _fail(error.problem, error.fix)
+    if workflow.local_exec and os.environ.get(launch.DISABLE, "") in ("", "0"):
+        WARM["process"], WARM["path"] = launch.start_server()
+        if WARM["path"]:
+            os.environ[launch.ENV] = WARM["path"]
+
+
+onsuccess:
+    launch.stop_server(WARM.get("process"), WARM.get("path"))
+
+
+onerror:
+    launch.stop_server(WARM.get("process"), WARM.get("path"))
 
 
 STUDY = config["study"]
