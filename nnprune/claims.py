@@ -24,6 +24,7 @@ import pandas as pd
 from .aggregate import at_budget, one_per_run, study_budgets_of
 from .budgets import BN, RAW, budget_label, budget_order, parse_budget
 from .errors import UserError
+from .specs import StudyScale
 from .studyconfig import main_label_noise
 from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
 
@@ -372,18 +373,6 @@ def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
             "verdict": verdict, "notes": notes}
 
 
-LIMITS = [
-    "Absolute CIFAR-10 / ImageNet accuracies: this default study runs a narrow ResNet-20 on "
-    "Fashion-MNIST on a CPU; the headline numbers need config/paper-cifar10.yaml on GPUs.",
-    "The toy MLP is scaled down (see the config's toy.width) and trained briefly.",
-    "Few seeds (the config's seeds): `pairs` is the number of seeds behind a point, and its minimum "
-    "detectable difference says how far the study is from an answer.",
-    "Fine-tuning budgets are the study's finetune.budgets (runs.csv, column budget). Each CNN point carries a "
-    "regime check: where the best criterion lies more than claims.regime_gap_pp below its baselines, the point "
-    "measures how fast a damaged network recovers, not the paper's regime of negligible loss.",
-]
-
-
 def across_allocations(claim: Claim) -> dict:
     """The label-noise claim reads accuracy before fine-tuning, where the allocation decides much
     of the result: its verdict at the primary point under each allocation of the main MACs target
@@ -461,15 +450,18 @@ def build_claims(study_dir: Path, main_pruning: str, main_score_images: int,
 
 
 def write_claims(study_dir: Path, main_pruning: str, main_score_images: int,
-                 settings: ClaimSettings | None = None) -> list[Claim]:
-    """claims.json, claims.md and claims_forest_{name}.png/.pdf for each of CLAIM_NAMES."""
+                 settings: ClaimSettings | None = None, scale: StudyScale | None = None) -> list[Claim]:
+    """claims.json, claims.md and claims_forest_{name}.png/.pdf for each of CLAIM_NAMES; the limits
+    of claims.md are written from `scale`, what the study ran."""
+    from .claims_limits import study_limits
     from .claims_render import RULE, render_markdown, write_forests
     from .io import write_json, write_text
 
     settings = settings or ClaimSettings()
     claims = build_claims(study_dir, main_pruning, main_score_images, settings)
+    limits = study_limits(scale or StudyScale())
     write_json(study_dir / "claims.json", {"rule": RULE, "settings": asdict(settings),
-                                           "claims": [asdict(c) for c in claims], "limits": LIMITS})
-    write_text(study_dir / "claims.md", render_markdown(claims, study_dir.name, settings, LIMITS))
+                                           "claims": [asdict(c) for c in claims], "limits": limits})
+    write_text(study_dir / "claims.md", render_markdown(claims, study_dir.name, settings, limits))
     write_forests(claims, study_dir, CLAIM_NAMES)
     return claims

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .specs import FinetuneSpec, PruneSpec, ScoreSpec, ToySpec, TrainSpec, spec_json
+from .specs import FinetuneSpec, PruneSpec, ScoreSpec, StudyScale, ToySpec, TrainSpec, default_of, spec_json
 
 # Scalar study-config keys -> the spec field they set (the schema test holds the defaults and
 # choices of each pair equal). Sections: `train` -> TrainSpec's TrainConfig fields, `finetune` ->
@@ -78,3 +78,30 @@ def finetune_job(config: dict[str, Any], seed: int, budget: str) -> str:
 def toy_job(config: dict[str, Any], dataset: str) -> str:
     """`toy` of one toy dataset; always on the CPU (a few small MLPs)."""
     return spec_json(ToySpec, {**_section(config, "toy"), "dataset": dataset, "device": "cpu"})
+
+
+def claims_scale(config: dict[str, Any]) -> str:
+    """The StudyScale of `nnprune claims --scale`: what the study trains, fine-tunes and seeds,
+    from the validated config (keys left out take the train and toy specs' defaults)."""
+    from dataclasses import fields
+
+    from .budgets import study_budgets
+
+    def default(cls: type, name: str) -> Any:
+        return default_of(next(f for f in fields(cls) if f.name == name))
+
+    toy, grid, train = config.get("toy") or {}, config.get("grid") or {}, config.get("train") or {}
+    epochs = train.get("epochs", default(TrainSpec, "epochs"))
+    noisy = any(level > min(config["label_noise"]) for level in config["label_noise"])
+    values = {"dataset": config["dataset"], "archs": list(config["archs"]),
+              "widths": [float((options or {}).get("width", 1.0)) for options in config["archs"].values()],
+              "train_sizes": list(config["train_size"]),
+              "train_epochs": epochs, "seeds": list(config["seeds"]),
+              "budgets": [budget.text for budget in study_budgets(config["finetune"])]}
+    if noisy:
+        values.update(noise_seeds=list(grid.get("noise_seeds", config["seeds"])),
+                      noise_train_sizes=[grid["noise_train_size"]] if "noise_train_size" in grid else
+                      list(config["train_size"]), noise_epochs=(grid.get("noise_train") or {}).get("epochs", epochs))
+    if toy.get("enabled", True):
+        values.update({f"toy_{name}": toy.get(name, default(ToySpec, name)) for name in ("width", "steps", "seeds")})
+    return spec_json(StudyScale, values)

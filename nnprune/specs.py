@@ -219,6 +219,26 @@ class ReportSpec(Spec):
 
 
 @dataclass(kw_only=True)
+class StudyScale(Spec):
+    """What a study ran, from its config (`nnprune.jobspecs.claims_scale`), for claims.md's "What
+    this scale cannot show"; a field left at its default is not stated there."""
+    dataset: str | None = option(None, "dataset of the CNN baselines", choices=DATASET_NAMES)
+    archs: list[str] = option([], "architectures of the CNN baselines", choices=ARCHITECTURES)
+    widths: list[float] = option([], "channel width multiplier of each of `archs`")
+    train_sizes: list[int | None] = option([], "training images per clean baseline (None: all but the "
+                                               "validation split)")
+    train_epochs: int | None = option(None, "training epochs of the clean baselines")
+    seeds: list[int] = option([], "seeds of the clean baselines")
+    noise_seeds: list[int] = option([], "seeds of the noisy baselines ([]: no noisy baselines)")
+    noise_train_sizes: list[int | None] = option([], "training images per noisy baseline (grid.noise_train_size)")
+    noise_epochs: int | None = option(None, "training epochs of the noisy baselines (grid.noise_train)")
+    budgets: list[str] = option([], "fine-tuning budgets, <n>e / <n>b (budgets.Budget.text)")
+    toy_width: float | None = option(None, "hidden width multiplier of the toy MLP (None: no toy study)")
+    toy_steps: int | None = option(None, "Adam steps of the toy MLP")
+    toy_seeds: int | None = option(None, "seeds of the toy study")
+
+
+@dataclass(kw_only=True)
 class ClaimsSpec(Spec):
     """`claims`: verdicts on the paper's claims, claims.md, claims.json and forest plots."""
     study_dir: str = option(help="results/{study}")
@@ -227,6 +247,10 @@ class ClaimsSpec(Spec):
     settings: dict = option({}, "the config's `claims:` section: alpha, power, margins {accuracy_pp, "
                                 "spearman, boundary_pp}, primary {toy_fraction, score_images, label_noise, "
                                 "noise_kind, pruning}; keys left out take their defaults (config/README.md)")
+    scale: dict = option({}, "what the study ran, the fields of StudyScale (dataset, archs, widths, "
+                             "train_sizes, train_epochs, seeds, noise_seeds, noise_train_sizes, noise_epochs, "
+                             "budgets, toy_width, toy_steps, toy_seeds), for claims.md's limits; {}: the "
+                             "limits state no settings")
 
 
 @dataclass(kw_only=True)

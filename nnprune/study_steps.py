@@ -81,10 +81,12 @@ def claims(spec: ClaimsSpec) -> StepResult:
     """claims.md, claims.json and one forest plot per claim in the study directory, by the decision
     rule of `settings`; output "claims" (the verdicts)."""
     from .claims import write_claims
+    from .specs import StudyScale, from_values
     from .verdicts import ClaimSettings
 
     settings = ClaimSettings.from_mapping(spec.settings)
-    written = write_claims(Path(spec.study_dir), spec.main_pruning, spec.main_score_images, settings)
+    scale = from_values(StudyScale, spec.scale)
+    written = write_claims(Path(spec.study_dir), spec.main_pruning, spec.main_score_images, settings, scale)
     for claim in written:
         print(f"[claims] {claim.name}: {claim.verdict}")
     return StepResult(outputs={"claims": written})

@@ -216,6 +216,60 @@ def test_claims_cli_writes_points_tables_and_forests(tmp_path):
                  "--settings", "{not json"]) == 2
 
 
+def _limits_of(study: Path, config_name: str) -> list[str]:
+    """The limits section of claims.md written by `nnprune claims --scale` from config/<config_name>.yaml."""
+    from nnprune import jobspecs
+    from nnprune.cli import main
+
+    config = yaml.safe_load((REPO / "config" / f"{config_name}.yaml").read_text())
+    assert main(["claims", "--study-dir", str(study), "--main-pruning", "macs:0.3", "--main-score-images", "256",
+                 "--scale", jobspecs.claims_scale(config)]) == 0
+    section = (study / "claims.md").read_text().split("## What this scale cannot show\n\n")[1]
+    limits = [line[2:] for line in section.splitlines() if line.startswith("- ")]
+    assert limits == json.loads((study / "claims.json").read_text())["limits"]
+    return limits
+
+
+def test_claims_limits_state_each_configs_own_scale(tmp_path):
+    """The same results under config.yaml and smoke.yaml: the limits name each config's dataset,
+    network and width, training images and epochs, seeds, budgets and toy width."""
+    study = tmp_path / "study"
+    (study / "toy").mkdir(parents=True)
+    _toy().to_csv(study / "toy" / "toy.csv", index=False)
+    _runs().to_csv(study / "runs.csv", index=False)
+    smoke = _limits_of(study, "smoke")
+    assert smoke[0].startswith("Absolute CIFAR-10 / ImageNet accuracies: this study trains on fashion-mnist: "
+                               "resnet20 at width 0.25, each baseline trained on 3,000 training images for 8 epochs")
+    assert smoke[1] == ("The toy MLP is scaled down to width 0.1 (2-100-100-100-C, against the paper's "
+                        "2-1000-1000-1000-C), trained for 150 Adam steps, 3 seeds per dataset.")
+    assert smoke[2].startswith("1 seed of the clean baselines (0); each noisy baseline (label level and kind) "
+                               "has 1 seed:")
+    assert smoke[3].startswith("Fine-tuning budgets: 5 batches (`5b`), 2 epochs (`2e`), each a standalone")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    grid, seeds = config["grid"], config["seeds"]
+    default = _limits_of(study, "config")
+    assert (f"resnet20 at width {config['archs']['resnet20']['width']:g}, each clean baseline trained on all "
+            f"training images but the validation split for {config['train']['epochs']} epochs, each noisy one on "
+            f"{grid['noise_train_size']:,} training images for {grid['noise_train']['epochs']} epochs") in default[0]
+    assert default[1].startswith(f"The toy MLP has the paper's size (width {config['toy']['width']:g}, "
+                                 "2-1000-1000-1000-C)")
+    assert default[2].startswith(f"{len(seeds)} seeds of the clean baselines ({', '.join(map(str, seeds))}); "
+                                 f"each noisy baseline (label level and kind) has {len(grid['noise_seeds'])} seeds")
+    assert all(f"(`{budget}`)" in default[3] for budget in config["finetune"]["budgets"])
+    assert default != smoke
+    assert "scaled down" not in " ".join(default)
+    study_without = tmp_path / "bare"
+    study_without.mkdir()
+    _runs().to_csv(study_without / "runs.csv", index=False)
+    from nnprune.cli import main
+
+    assert main(["claims", "--study-dir", str(study_without), "--main-pruning", "macs:0.3",
+                 "--main-score-images", "256"]) == 0         # no --scale: a limit that says the settings are absent
+    assert "were not passed to `nnprune claims` (--scale)" in (study_without / "claims.md").read_text()
+    assert main(["claims", "--study-dir", str(study_without), "--main-pruning", "macs:0.3",
+                 "--main-score-images", "256", "--scale", '{"toy_width": "wide"}']) == 2
+
+
 def _recompute(frame: pd.DataFrame, first: str, second: str, keys: list[str], value: str) -> pd.Series:
     """Per seed: the mean over its matched rows of value(first) - value(second)."""
     table = frame[frame.criterion.isin([first, second])].pivot_table(index=["seed", *keys], columns="criterion",

@@ -95,6 +95,7 @@ rule claims:
     params:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
         settings=json.dumps(config.get("claims", {}), sort_keys=True),
+        scale=jobspecs.claims_scale(config),
     threads: 1
     resources:
         mem_mb=2000,
@@ -103,4 +104,4 @@ rule claims:
     # starts every output path, so provenance covers it; moving it to params would change this shell text,
     # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune claims --study-dir {OUT} {params.main} --settings {params.settings:q} > {log} 2>&1"
+        "nnprune claims --study-dir {OUT} {params.main} --settings {params.settings:q} --scale {params.scale:q} > {log} 2>&1"
