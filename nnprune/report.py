@@ -16,8 +16,12 @@ import pandas as pd
 
 from .aggregate import at_budget, one_per_run, study_budgets_of
 from .budgets import BN, RAW, budget_label, budget_order
+from .errors import UserError
 from .io import atomic_write, write_text
+from .names import CRITERION_SOURCES
+from .schemes import parse_scheme
 from .studyconfig import main_label_noise
+from .verdicts import FOCUS
 
 METRIC_LABELS = {
     "acc_base": "unpruned acc. (%)", "acc_pruned": "pruned acc., no fine-tune (%)",
@@ -42,12 +46,85 @@ PAPER_ROWS = [
 ]
 
 
-def criterion_color(criterion: str) -> str:
-    """The same colour for a criterion in every figure."""
-    from .criteria import CRITERIA
+# One colour per registered criterion (nnprune/names.py's order), the same in every figure of every
+# study: matplotlib's tab10 without its grey, which the legends keep for kinds of points.
+PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")
+NEUTRAL = "0.3"
+KIND_MARKERS = ("o", "s", "^", "D")
+KIND_LINESTYLES = ("-", "--", ":", "-.")
 
-    names = list(CRITERIA)
-    return f"C{names.index(criterion) % 10}" if criterion in names else "black"
+
+def criterion_color(criterion: str) -> str:
+    """The colour of `criterion` in every figure (black for a name nnprune/names.py lacks)."""
+    names = list(CRITERION_SOURCES)
+    return PALETTE[names.index(criterion) % len(PALETTE)] if criterion in names else "black"
+
+
+def criterion_order(present, criteria=()) -> list[str]:
+    """The criteria in `present`, in the order of every figure: FOCUS first, then the order of
+    `criteria` (the config's), then nnprune/names.py's, then any other name sorted."""
+    present = set(present)
+    ranked = [c for c in dict.fromkeys([FOCUS, *criteria, *CRITERION_SOURCES]) if c in present]
+    return ranked + sorted(present - set(ranked))
+
+
+def criterion_style(criterion: str) -> dict:
+    """Matplotlib style of a criterion's series: its colour; FOCUS thicker, larger and on top."""
+    focus = criterion == FOCUS
+    return {"color": criterion_color(criterion), "linewidth": 2.6 if focus else 1.3,
+            "markersize": 8 if focus else 5, "zorder": 5 if focus else 2}
+
+
+def _bold_focus(texts) -> None:
+    """Bold the tick or legend labels that name FOCUS ("nuclear", "nuclear, pairwise")."""
+    for text in texts:
+        if text.get_text().replace(",", " ").split(" ")[0] == FOCUS:
+            text.set_fontweight("bold")
+
+
+def _legend(ax, handles: list, title: str, **where):
+    """A legend of `handles` that leaves the axis' other legends in place; FOCUS in bold."""
+    from matplotlib.legend import Legend
+
+    legend = Legend(ax, handles, [h.get_label() for h in handles], title=title, fontsize=7,
+                    title_fontsize=8, handlelength=3, **where)
+    ax.add_artist(legend)
+    legend.set_clip_on(False)       # add_artist clips to the axes: a legend beside them would vanish
+    _bold_focus(legend.get_texts())
+    return legend
+
+
+def _criterion_handles(order: list[str], dashed=frozenset(), suffix: str = "") -> list:
+    """Legend lines for `order`, each in its criterion's style (dashed: those in `dashed`)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], marker="o", label=criterion + (suffix if criterion in dashed else ""),
+                   linestyle="--" if criterion in dashed else "-", **criterion_style(criterion))
+            for criterion in order]
+
+
+def _kind_handles(kinds: list[tuple[str, str, str]]) -> list:
+    """Neutral (grey) legend entries for kinds of points: (label, marker, linestyle) each."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], color=NEUTRAL, marker=marker, linestyle=linestyle, label=label)
+            for label, marker, linestyle in kinds]
+
+
+def pruning_point(text: str) -> tuple[str, str]:
+    """(level, family) of a pruning entry: entries of one level differ only in how they share it
+    out; a family's entries lie on one line along the MACs axis. macs:0.404 -> ("MACs target
+    0.404", "macs"), uniform-macs:0.404 -> ("MACs target 0.404", "uniform-macs"), uniform:0.1 ->
+    ("uniform:0.1", "uniform"); rates:... and preset:hrank are their own level and family."""
+    try:
+        scheme = parse_scheme(text)
+    except UserError:           # preset:hrank names no architecture here
+        return text, text
+    if scheme.kind == "rates":
+        return text, text
+    number = text.split(":")[1]
+    family = text.replace(f":{number}", "", 1)
+    return (text if scheme.kind == "uniform" else f"MACs target {scheme.value:g}"), family
 
 
 def summarise(frame: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -147,15 +224,20 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
     return tables
 
 
-def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = False,
+PANEL_TITLES = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalibrated, no fine-tuning",
+                "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}
+
+
+def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, order: list[str], log_x: bool = False,
                     linestyle: str = "-", suffix: str = "") -> None:
-    for criterion, part in table.groupby("criterion"):
-        part = part.sort_values(x)
-        style = {"marker": "o", "capsize": 3, "label": criterion + suffix, "color": criterion_color(criterion),
-                 "linestyle": linestyle}
-        if criterion == "nuclear":
-            style.update(linewidth=2.5, zorder=5)
-        ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), **style)
+    """One series per criterion of `order` found in `table`, in that order: `metric`'s mean ± std
+    against column `x`."""
+    for criterion in order:
+        part = table[table.criterion == criterion].sort_values(x)
+        if part.empty:
+            continue
+        ax.errorbar(part[x], part[f"{metric}_mean"], yerr=part[f"{metric}_std"].fillna(0), marker="o", capsize=3,
+                    label=criterion + suffix, linestyle=linestyle, **criterion_style(criterion))
     if log_x:
         from matplotlib.ticker import ScalarFormatter
         ax.set_xscale("log", base=2)
@@ -164,30 +246,170 @@ def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, log_x: bool = 
     ax.grid(alpha=0.3)
 
 
-def _dot_per_criterion(ax, table: pd.DataFrame, metric: str) -> None:
-    """One pruning level only: each criterion's mean ± std as a dot, best last, on the y range
-    of the data (a line plot would put them all at one x)."""
-    levels = sorted(table.pruning.unique())
-    order = table[table.pruning == levels[0]].sort_values(f"{metric}_mean").criterion.tolist()
-    order += sorted(set(table.criterion) - set(order))
-    markers = ("o", "s", "^")
-    for shift, level in zip(np.linspace(-0.15, 0.15, len(levels)) if len(levels) > 1 else [0.0], levels):
-        rows = table[table.pruning == level].set_index("criterion")
-        macs = rows.macs_reduction_mean.mean()
+def _families(table: pd.DataFrame) -> pd.Series:
+    """Each row's pruning family (`pruning_point`)."""
+    return table.pruning.map(lambda text: pruning_point(text)[1])
+
+
+def _macs_lines(ax, table: pd.DataFrame, metric: str, order: list[str], families: list[str]) -> None:
+    """`metric` against MACs removed (%): one series per criterion and pruning family, the
+    family's marker and line style."""
+    family_of = _families(table)
+    for index, family in enumerate(families):
+        for criterion in order:
+            part = table[(family_of == family) & (table.criterion == criterion)].sort_values("macs_reduction_mean")
+            if part.empty:
+                continue
+            ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"], xerr=part.macs_reduction_std.fillna(0),
+                        yerr=part[f"{metric}_std"].fillna(0), capsize=3, marker=KIND_MARKERS[index % 4],
+                        linestyle=KIND_LINESTYLES[index % 4],
+                        label=criterion if len(families) == 1 else f"{criterion}, {family}",
+                        **criterion_style(criterion))
+    ax.set_xlabel("MACs removed (%)")
+
+
+def _dots_per_criterion(ax, table: pd.DataFrame, metric: str, order: list[str], families: list[str]) -> None:
+    """One pruning level: each criterion's mean ± std of `metric` as a dot at its place in
+    `order`, one marker (and a small shift) per pruning family, on the y range of the data."""
+    family_of = _families(table)
+    shifts = np.linspace(-0.15, 0.15, len(families)) if len(families) > 1 else [0.0]
+    for index, (family, shift) in enumerate(zip(families, shifts)):
+        rows = table[family_of == family].set_index("criterion")
         for position, criterion in enumerate(order):
             if criterion not in rows.index:
                 continue
             row = rows.loc[criterion]
             ax.errorbar(position + shift, row[f"{metric}_mean"], yerr=np.nan_to_num(row[f"{metric}_std"]),
-                        marker=markers[levels.index(level) % 3], capsize=3, color=criterion_color(criterion),
-                        markersize=8 if criterion == "nuclear" else 6, linestyle="none",
-                        label=f"{level} (-{macs:.1f}% MACs)" if position == 0 else None)
+                        marker=KIND_MARKERS[index % 4], capsize=3, linestyle="none",
+                        label=criterion if len(families) == 1 else f"{criterion}, {family}",
+                        **criterion_style(criterion))
     ax.set_xticks(range(len(order)), order, rotation=30, fontsize=8)
-    if len(levels) > 1:
-        ax.legend(fontsize=7, title="marker: pruning")
-    ax.set_xlabel("criterion" if len(levels) > 1 else f"criterion, at -{table.macs_reduction_mean.mean():.1f}% MACs")
-    ax.set_ylabel(METRIC_LABELS[metric])
-    ax.grid(alpha=0.3)
+    _bold_focus(ax.get_xticklabels())
+    ax.set_xlabel("criterion")
+
+
+def _family_handles(table: pd.DataFrame, families: list[str], along_macs: bool) -> list:
+    """Neutral legend entries for the pruning families in `table`: an entry's name and MACs cut
+    where the family has one entry there, else the family's name."""
+    family_of = _families(table)
+    kinds = []
+    for index, family in enumerate(families):
+        rows = table[family_of == family]
+        if rows.empty:
+            continue
+        entries = rows.pruning.unique()
+        label = (f"{entries[0]} (-{rows.macs_reduction_mean.mean():.1f}% MACs)" if len(entries) == 1
+                 else f"{family}: {len(entries)} levels")
+        kinds.append((label, KIND_MARKERS[index % 4], KIND_LINESTYLES[index % 4] if along_macs else "none"))
+    return _kind_handles(kinds)
+
+
+def plot_macs(by_pruning: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+    """The MACs figure, one panel per accuracy of `accs` on its own y range. With two or more
+    pruning levels (`pruning_point`) accuracy (%) against MACs removed (%); with one, a dot per
+    criterion, titled by the level's pruning entries. Markers (neutral in the legend) tell the
+    pruning families apart."""
+    import matplotlib.pyplot as plt
+
+    entries = sorted(by_pruning.pruning.unique(), key=lambda text: (text != main_pruning, text))
+    points = [pruning_point(text) for text in entries]
+    families = list(dict.fromkeys(family for _, family in points))
+    along_macs = len({level for level, _ in points}) >= 2
+    # Each panel on its own y range: accuracies before and after fine-tuning differ by tens of pp,
+    # while the criteria differ by a few pp after fine-tuning.
+    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4.6), squeeze=False, layout="constrained")
+    for ax, metric in zip(axes[0], accs):
+        ax.set_title(PANEL_TITLES[metric])
+        ax.grid(alpha=0.3)
+        measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
+        if measured.empty:          # e.g. a study (or an aggregate) without fine-tuned runs
+            ax.text(0.5, 0.5, "no run of this study measured it", ha="center", va="center", transform=ax.transAxes)
+            continue
+        (_macs_lines if along_macs else _dots_per_criterion)(ax, measured, metric, order, families)
+        ax.set_ylabel(METRIC_LABELS[metric])
+        if not along_macs:
+            ax.set_xlim(-0.5, len(order) - 0.5)
+    handles = _family_handles(by_pruning, families, along_macs)
+    fig.legend(handles=handles, title="pruning (marker)", loc="outside lower center", ncol=len(handles), fontsize=8,
+               title_fontsize=8, handlelength=3)
+    if along_macs:
+        shown = [c for c in order if c in set(by_pruning.criterion)]
+        fig.legend(handles=_criterion_handles(shown), title="criterion", loc="outside right center", fontsize=7,
+                   title_fontsize=8)
+        _bold_focus(fig.legends[-1].get_texts())
+        title = "Accuracy vs. MACs removed"
+    else:
+        title = f"Accuracy by criterion at {' and '.join(entries)}"
+    fig.suptitle(f"{title} (mean ± std over seeds)")
+    return fig
+
+
+def plot_score_images(by_size: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+    """Accuracy (%) against the number of scoring images (log scale), one panel per accuracy of
+    `accs`: a line per data-driven criterion, a dashed level per data-free one."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4), squeeze=False)     # own y ranges
+    data_driven_rows, free = by_size[by_size.score_images > 0], by_size[by_size.score_images == 0]
+    for ax, metric in zip(axes[0], accs):
+        _errorbar_lines(ax, data_driven_rows, "score_images", metric, order, log_x=True)
+        for criterion in [c for c in order if c in set(free.criterion)]:
+            mean = free[free.criterion == criterion][f"{metric}_mean"].mean()
+            style = criterion_style(criterion)
+            ax.axhline(mean, linestyle="--", linewidth=style["linewidth"], color=style["color"],
+                       label=f"{criterion} (data-free)")
+        ax.set_xlabel("scoring images (log scale)")
+        ax.set_title(PANEL_TITLES[metric])
+    shown = [c for c in order if c in set(by_size.criterion)]
+    _legend(axes[0][-1], _criterion_handles(shown, dashed=set(free.criterion), suffix=" (data-free)"), "criterion",
+            loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle(f"Accuracy vs. scoring data size ({main_pruning}, mean ± std over seeds)", y=1.02)
+    return fig
+
+
+def plot_label_noise(by_noise: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+    """Clean-test accuracy (%) against label noise (fraction of labels flipped): one line per
+    criterion and noise kind (a line style each, neutral in the legend), each kind's line starting
+    at the clean level; the baselines' panel first."""
+    import matplotlib.pyplot as plt
+
+    panels = ["acc_base", *[m for m in accs if by_noise[f"{m}_mean"].notna().sum() > by_noise.criterion.nunique()]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    kinds = sorted(by_noise.noise_kind.dropna().unique()) if "noise_kind" in by_noise else []
+    kinds = kinds or [None]
+    clean = by_noise.label_noise == by_noise.label_noise.min()
+    for ax, metric in zip(axes[0], panels):
+        for kind, linestyle in zip(kinds, KIND_LINESTYLES):
+            # the clean level has no kind: it starts every kind's line
+            part = by_noise if kind is None else by_noise[clean | (by_noise.noise_kind == kind)]
+            _errorbar_lines(ax, part[part[f"{metric}_mean"].notna()], "label_noise", metric, order,
+                            linestyle=linestyle, suffix="" if len(kinds) == 1 else f", {kind}")
+        ax.set_xlabel("label noise (fraction of training labels flipped)")
+        ax.set_title(PANEL_TITLES[metric])
+    shown = [c for c in order if c in set(by_noise.criterion)]
+    last = axes[0][-1]
+    _legend(last, _criterion_handles(shown), "criterion", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if len(kinds) > 1:
+        _legend(last, _kind_handles([(kind, "o", style) for kind, style in zip(kinds, KIND_LINESTYLES)]),
+                "noise kind", loc="lower left", bbox_to_anchor=(1.02, 0.0))
+    fig.suptitle(f"Accuracy on the clean test set vs. label noise ({main_pruning}, mean ± std over seeds)", y=1.02)
+    return fig
+
+
+def plot_score_stability(table: pd.DataFrame, order: list[str], counted: str):
+    """Spearman and Jaccard agreement with the largest scoring set against scoring images (log
+    scale), one line per criterion; `counted` says what each mean is over."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ["spearman", "jaccard"]):
+        _errorbar_lines(ax, table, "score_images", metric, order, log_x=True)
+        ax.set_xlabel("scoring images (log scale)")
+        ax.set_ylim(-0.05, 1.05)
+    _legend(axes[1], _criterion_handles([c for c in order if c in set(table.criterion)]), "criterion",
+            loc="lower right")
+    fig.suptitle(f"Score stability vs. the largest scoring set (mean ± std over {counted})")
+    return fig
 
 
 def save_figure(fig, folder: Path, name: str) -> list[Path]:
@@ -229,11 +451,12 @@ def budget_curve(runs: pd.DataFrame, main_score_images: int) -> pd.DataFrame:
     return curve.assign(order=curve.budget.map(points.index))
 
 
-def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05):
+def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05, criteria=()):
     """Accuracy against fine-tuning budget: one panel per fine-tuned pruning level, one line per
     criterion (mean over seeds, with its (1 - alpha) t interval), the x axis at raw and BN-recalibrated
     first and then each budget (categorical, in order of length); the baselines' mean as a dashed
-    line. The figure answers: do criteria that differ before fine-tuning still differ after recovery?"""
+    line; criteria in `criterion_order` (`criteria`: the config's order). The figure answers: do
+    criteria that differ before fine-tuning still differ after recovery?"""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -246,7 +469,7 @@ def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05):
                              sharey=True)
     for ax, level in zip(axes[0], levels):
         part = curve[curve.pruning == level]
-        for criterion in sorted(part.criterion.unique(), key=lambda c: (c != "nuclear", c)):
+        for criterion in criterion_order(part.criterion.unique(), criteria):
             rows = part[part.criterion == criterion].groupby(["order", "seed"]).acc.mean()
             xs, means, lows, highs = [], [], [], []
             for order, values in rows.groupby(level=0):
@@ -257,117 +480,99 @@ def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05):
                 lows.append(values.mean() - low if np.isfinite(low) else 0.0)
                 highs.append(high - values.mean() if np.isfinite(high) else 0.0)
             ax.errorbar(xs, means, yerr=[lows, highs], marker="o", capsize=3, label=criterion,
-                        color=criterion_color(criterion), linewidth=2.5 if criterion == "nuclear" else 1.5,
-                        zorder=5 if criterion == "nuclear" else 2)
+                        **criterion_style(criterion))
         base = part.groupby("seed").acc_base.first().mean()
-        ax.axhline(base, color="0.3", linestyle="--", linewidth=1, label=f"baselines' mean ({base:.2f}%)")
+        ax.axhline(base, color=NEUTRAL, linestyle="--", linewidth=1, label=f"baselines' mean ({base:.2f}%)")
         ax.set_xticks(range(len(points)), [budget_label(p) for p in points], rotation=20, fontsize=8)
         ax.set_xlabel("fine-tuning budget")
         ax.set_title(f"{level} (-{part.macs_reduction.mean():.1f}% MACs)", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%)")
-    axes[0][-1].legend(title="criterion", fontsize=7, loc="lower right")
+    last = axes[0][-1]
+    handles = _criterion_handles(criterion_order(curve.criterion.unique(), criteria))
+    _legend(last, handles + [line for line in last.get_lines() if line.get_label().startswith("baselines'")],
+            "criterion", loc="lower right")
     seeds = curve.seed.nunique()
     fig.suptitle(f"Accuracy vs. fine-tuning budget, clean labels: mean over {seeds} seed{'s' if seeds != 1 else ''}"
                  + (f", {100 * (1 - alpha):g}% t interval" if seeds > 1 else " (no interval from one seed)"))
     return fig
 
 
-def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: Path) -> list[Path]:
+def absent_figures(tables: dict, main_pruning: str) -> dict[str, str]:
+    """The figures this study does not draw, each with why: their axis would have one value."""
+    absent = {}
+    sizes = sorted(tables["by_score_images"][0].query("score_images > 0").score_images.unique())
+    if len(sizes) < 2:
+        pruned = (f"the data-driven criteria were pruned at one score_images only ({sizes[0]}, grid.score_sweep)"
+                  if sizes else "no data-driven criterion was pruned (grid.prune_criteria)")
+        absent["acc_vs_score_images"] = (f"{pruned} at {main_pruning}: a score_images axis would have "
+                                         f"{len(sizes)} value{'s' if len(sizes) != 1 else ''}. The data-size "
+                                         "evidence is tables/score_stability.")
+    noise = sorted(tables["by_label_noise"][0].label_noise.unique())
+    if len(noise) < 2:
+        absent["acc_vs_label_noise"] = (f"one label-noise level only ({', '.join(f'{n:g}' for n in noise)}) at "
+                                        f"{main_pruning}: a label-noise axis would have one value. "
+                                        "tables/by_label_noise holds its accuracies.")
+    if "score_stability" in tables and tables["score_stability"][0].score_images.nunique() < 2:
+        absent["score_stability"] = ("scores at one score_images only, the reference itself: agreement "
+                                     "with it is 1 by definition.")
+    return absent
+
+
+def write_figure_notes(folder: Path, drawn: list[str], absent: dict[str, str]) -> Path:
+    """figures/notes.md: the figures drawn, and each one left out with why."""
+    lines = ["# Figures of this study", "",
+             "Drawn by `nnprune report` from runs.csv and stability.csv, each as .png and .pdf: "
+             + ", ".join(drawn) + ".", "",
+             "Not drawn:" if absent else "Not drawn: none (every axis has two values or more)."]
+    lines += [f"- {name}: {why}" for name, why in absent.items()]
+    return write_text(folder / "notes.md", "\n".join(lines) + "\n")
+
+
+def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: Path, criteria=(),
+                  stability: pd.DataFrame | None = None) -> list[Path]:
+    """The study's figures (those of `absent_figures` left out), criteria in `criterion_order`
+    (`criteria`: the config's order) and their colours; `stability` (stability.csv) says what the
+    score-stability means are over. Returns the files written."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    written = []
     runs = at_budget(runs)
     accs = accuracy_metrics(runs)
-    titles = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalibrated, no fine-tuning",
-              "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}
-    by_pruning = tables["by_pruning"][0]
-    # Each panel on its own y range: accuracies before and after fine-tuning differ by tens of pp,
-    # while the criteria differ by a few pp after fine-tuning.
-    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4))
-    with_lines = None
-    for ax, metric in zip(axes, accs):
-        measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
-        if measured.empty:          # e.g. a study (or an aggregate) without fine-tuned runs
-            ax.text(0.5, 0.5, "no run of this study measured it", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(titles[metric])
-            continue
-        if measured.pruning.nunique() <= 2:
-            # one or two levels (e.g. one MACs target at two allocations): dots per criterion
-            _dot_per_criterion(ax, measured, metric)
-            ax.set_title(titles[metric])
-            continue
-        for criterion, part in measured.groupby("criterion"):
-            part = part.sort_values("macs_reduction_mean")
-            ax.errorbar(part.macs_reduction_mean, part[f"{metric}_mean"],
-                        xerr=part.macs_reduction_std.fillna(0), yerr=part[f"{metric}_std"].fillna(0),
-                        marker="o", capsize=3, label=criterion, color=criterion_color(criterion),
-                        linewidth=2.5 if criterion == "nuclear" else 1.5)
-        ax.set_xlabel("MACs removed (%)")
-        ax.set_ylabel(METRIC_LABELS[metric])
-        ax.set_title(titles[metric])
-        ax.grid(alpha=0.3)
-        with_lines = ax
-    if with_lines is not None:
-        with_lines.legend(title="criterion", fontsize=8)
-    fig.suptitle("Accuracy vs. MACs reduction (mean ± std over seeds)")
-    written += save_figure(fig, folder, "acc_vs_macs")
-
-    by_size = tables["by_score_images"][0]
-    fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4), sharey=True)
-    data_driven = by_size[by_size.score_images > 0]
-    free = by_size[by_size.score_images == 0]
-    for ax, metric in zip(axes, accs):
-        if data_driven.score_images.nunique() < 2:
-            # grid.score_sweep left the other sizes unpruned: say so rather than plot one column of dots
-            ax.text(0.5, 0.5, "pruned at one score_images only\n(grid.score_sweep);\nsee score_stability.png",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
-        _errorbar_lines(ax, data_driven, "score_images", metric, log_x=True)
-        for row in free.itertuples():
-            ax.axhline(getattr(row, f"{metric}_mean"), linestyle="--", linewidth=1,
-                       color=criterion_color(row.criterion), label=f"{row.criterion} (data-free)")
-        ax.set_xlabel("scoring images (log scale)")
-        ax.set_title(titles[metric])
-    axes[-1].legend(title="criterion", fontsize=8)
-    fig.suptitle(f"Accuracy vs. scoring data size ({main_pruning}, mean ± std over seeds)")
-    written += save_figure(fig, folder, "acc_vs_score_images")
-
-    by_noise = tables["by_label_noise"][0]
-    panels = ["acc_base", *[m for m in accs if by_noise[f"{m}_mean"].notna().sum() > by_noise.criterion.nunique()]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    kinds = sorted(by_noise.noise_kind.unique()) if "noise_kind" in by_noise else [None]
-    clean = by_noise.label_noise == by_noise.label_noise.min()
-    for ax, metric in zip(axes[0], panels):
-        for kind, linestyle in zip(kinds, ("-", "--", ":")):
-            # the clean level has no kind: it starts every kind's line
-            part = by_noise if kind is None else by_noise[clean | (by_noise.noise_kind == kind)]
-            _errorbar_lines(ax, part[part[f"{metric}_mean"].notna()], "label_noise", metric, linestyle=linestyle,
-                            suffix="" if kind is None or len(kinds) == 1 else f", {kind}")
-        ax.set_xlabel("label noise (fraction of training labels flipped)")
-        ax.set_title(titles[metric])
-    axes[0][-1].legend(title="criterion" + (", noise kind" if len(kinds) > 1 else ""), fontsize=7,
-                       loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.suptitle(f"Accuracy on the clean test set vs. label noise ({main_pruning}, mean ± std over seeds)")
-    written += save_figure(fig, folder, "acc_vs_label_noise")
-
+    order = criterion_order(runs.criterion.unique(), criteria)
+    absent = absent_figures(tables, main_pruning)
+    figures = {"acc_vs_macs": lambda: plot_macs(tables["by_pruning"][0], accs, order, main_pruning),
+               "acc_vs_score_images": lambda: plot_score_images(tables["by_score_images"][0], accs, order,
+                                                                main_pruning),
+               "acc_vs_label_noise": lambda: plot_label_noise(tables["by_label_noise"][0], accs, order,
+                                                              main_pruning)}
     if "score_stability" in tables:
         table = tables["score_stability"][0]
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for ax, metric in zip(axes, ["spearman", "jaccard"]):
-            _errorbar_lines(ax, table, "score_images", metric, log_x=True)
-            ax.set_xlabel("scoring images (log scale)")
-            ax.set_ylim(-0.05, 1.05)
-        axes[1].legend(title="criterion", fontsize=8)
-        fig.suptitle("Score stability vs. the largest scoring set (mean ± std over layers and seeds)")
-        written += save_figure(fig, folder, "score_stability")
+        figures["score_stability"] = lambda: plot_score_stability(
+            table, criterion_order(table.criterion.unique(), criteria), _stability_counted(stability))
+    written = []
+    for name, draw in figures.items():
+        if name not in absent:
+            written += save_figure(draw(), folder, name)
+        for stale in (folder / f"{name}.png", folder / f"{name}.pdf") if name in absent else ():
+            stale.unlink(missing_ok=True)       # an earlier report's figure, along an axis this study lacks
     return written
 
 
+def _stability_counted(stability: pd.DataFrame | None) -> str:
+    """What each score-stability mean is over: "19 layers x 5 seeds (n = 95)" at the main label noise."""
+    if stability is None or not len(stability):
+        return "layers and seeds"
+    main = stability[stability.label_noise == main_label_noise(stability.label_noise)]
+    layers, seeds = main.layer.nunique(), main.baseline.nunique()
+    return f"{layers} layers × {seeds} seeds, n = {layers * seeds}"
+
+
 def write_report(study_dir: Path, main_pruning: str | None = None,
-                 main_score_images: int | None = None) -> list[Path]:
-    """Write tables/ and figures/ under `study_dir` from runs.csv and stability.csv."""
+                 main_score_images: int | None = None, criteria=()) -> list[Path]:
+    """Write tables/ and figures/ under `study_dir` from runs.csv and stability.csv, and
+    figures/notes.md (which figures were drawn, why any was not); `criteria`: the config's order
+    of the criteria, kept by every figure."""
     runs = pd.read_csv(study_dir / "runs.csv")
     stability_path = study_dir / "stability.csv"
     stability = pd.read_csv(stability_path) if stability_path.exists() else pd.DataFrame()
@@ -388,7 +593,9 @@ def write_report(study_dir: Path, main_pruning: str | None = None,
     written = []
     for name, (table, keys, metrics, caption) in tables.items():
         written += write_table(study_dir / "tables", name, table, keys, metrics, caption)
-    written += build_figures(runs, tables, main_pruning, study_dir / "figures")
+    written += build_figures(runs, tables, main_pruning, study_dir / "figures", criteria, stability)
     if len(curve):
-        written += save_figure(plot_budget_curve(curve), study_dir / "figures", "acc_vs_budget")
+        written += save_figure(plot_budget_curve(curve, criteria=criteria), study_dir / "figures", "acc_vs_budget")
+    drawn = [path.stem for path in written if path.parent.name == "figures" and path.suffix == ".png"]
+    written.append(write_figure_notes(study_dir / "figures", drawn, absent_figures(tables, main_pruning)))
     return written

@@ -216,6 +216,8 @@ class ReportSpec(Spec):
     study_dir: str = option(help="results/{study}")
     main_pruning: str | None = option(None, "main pruning level (None: the first)")
     main_score_images: int | None = option(None, "main score_images (None: the largest)")
+    criteria: list[str] = option([], "the config's criteria, in the order every figure keeps (the focus "
+                                     "criterion first; none: nnprune/names.py's order)", choices=CRITERION_SOURCES)
 
 
 @dataclass(kw_only=True)

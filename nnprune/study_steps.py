@@ -29,7 +29,7 @@ def report(spec: ReportSpec) -> StepResult:
     from .report import write_report
 
     written = write_report(Path(spec.study_dir), main_pruning=spec.main_pruning,
-                           main_score_images=spec.main_score_images)
+                           main_score_images=spec.main_score_images, criteria=spec.criteria)
     print(f"[report] {len(written)} files under {spec.study_dir}")
     return StepResult(outputs={"files": written})
 

@@ -5,10 +5,21 @@
 import json
 
 TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison"]
-FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise"]
+# A figure is drawn only along an axis with two values or more: the main pruning level's runs at
+# several score_images (main label noise), at several label-noise levels (main score_images), scores at
+# several score_images. figures/notes.md says why any figure is absent (nnprune.report.absent_figures).
+SWEPT_SIZES = {
+    si for base, _, si, prune in RUNS if si > 0 and prune == MAIN_SLUG and BASELINES[base]["label_noise"] == MAIN_NOISE
+}
+SWEPT_NOISE = {
+    BASELINES[base]["label_noise"] for base, _, si, prune in RUNS if prune == MAIN_SLUG and si in (0, MAIN_SI)
+}
+FIGURES = ["acc_vs_macs"]
+FIGURES += ["acc_vs_score_images"] if len(SWEPT_SIZES) > 1 else []
+FIGURES += ["acc_vs_label_noise"] if len(SWEPT_NOISE) > 1 else []
 if DATA_CRITERIA:
     TABLES.append("score_stability")
-    FIGURES.append("score_stability")
+    FIGURES += ["score_stability"] if len(SIZES) > 1 else []
 # accuracy along the fine-tuning budget axis (raw, BN recalibrated, each budget), when a run is fine-tuned
 if any(finetuned(run) for run in RUNS):
     TABLES.append("by_budget")
@@ -60,12 +71,14 @@ rule report_tables_figures:
             for f in FIGURES
         ],
         pdfs=[f"{OUT}/figures/{f}.pdf" for f in FIGURES],
+        notes=report(f"{OUT}/figures/notes.md", category="Figures", caption="../report/figure_notes.rst"),
     log:
         f"{OUT}/logs/report.log",
     benchmark:
         f"{OUT}/benchmarks/report.tsv"
     params:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
+        criteria=" ".join(config["criteria"]),  # the figures' order of the criteria
     threads: 1
     resources:
         mem_mb=2000,
@@ -74,7 +87,7 @@ rule report_tables_figures:
     # starts every output path, so provenance covers it; moving it to params would change this shell text,
     # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune report --study-dir {OUT} {params.main} > {log} 2>&1"
+        "nnprune report --study-dir {OUT} {params.main} --criteria {params.criteria} > {log} 2>&1"
 
 
 rule claims:
