@@ -210,3 +210,25 @@ def test_score_stability_says_what_its_n_counts():
     assert figures["score_stability"]._suptitle.get_text() == (
         f"Score stability vs. the largest scoring set (mean ± std over {layers} layers × {seeds} seeds, "
         f"n = {layers * seeds})")
+
+
+@pytest.mark.integration
+def test_the_rule_declares_the_figures_that_report_draws(snakemake_bin, tmp_path):
+    """The default study's report rule (its figures from the grid, aggregate.smk) declares exactly
+    the figures that report draws from the committed runs.csv and stability.csv, and notes.md."""
+    import re
+
+    from conftest import run_snakemake
+
+    result = run_snakemake(snakemake_bin, tmp_path, REPO / "data", "--dry-run", "--printshellcmds",
+                           configfile=REPO / "config" / "config.yaml", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rule = result.stdout.split("rule report_tables_figures:")[1].split("\nrule ")[0]
+    declared = set(re.findall(r"figures/(\w+)\.png", rule))
+    assert "figures/notes.md" in rule
+    runs = pd.read_csv(REPO / "results" / "default" / "runs.csv")
+    stability = pd.read_csv(REPO / "results" / "default" / "stability.csv")
+    drawn = draw(runs, CONFIG["grid"]["main_pruning"], CONFIG["grid"]["main_score_images"], stability,
+                 CONFIG["criteria"])
+    assert declared == set(drawn) and "acc_vs_score_images" not in declared
+    assert f"--criteria {' '.join(CONFIG['criteria'])}" in rule
