@@ -26,6 +26,7 @@ from .budgets import BN, RAW, budget_label, budget_order, parse_budget
 from .errors import UserError
 from .specs import StudyScale
 from .studyconfig import main_label_noise
+from .table_text import number
 from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
 
 CLAIM_NAMES = ("toy", "data_size", "label_noise", "cnn")   # one forest plot each (workflow: CLAIM_FORESTS)
@@ -100,7 +101,8 @@ def data_size_input(stability: pd.DataFrame, runs: pd.DataFrame, main_pruning: s
             table = level.pivot_table(index=["criterion", "seed"], columns="score_images", values=metric)
             change = (table[sizes[-1]] - table[sizes[0]]).groupby("criterion").agg(["mean", "std"])
             notes.append(f"{metric} change from {sizes[0]} to {sizes[-1]} scoring images (pp, mean±std over "
-                         "seeds): " + ", ".join(f"{c} {r['mean']:+.2f}±{r['std']:.2f}" for c, r in change.iterrows()))
+                         "seeds): " + ", ".join(f"{c} {number(r['mean'], 2, sign=True)}±{number(r['std'], 2)}"
+                                                 for c, r in change.iterrows()))
     return ClaimInput(
         "data_size", "The channel ranking and the pruned accuracy stay consistent when less data is used "
         "to compute importance.",
@@ -165,7 +167,7 @@ def label_noise_input(runs: pd.DataFrame, main_pruning: str, main_score_images: 
         drops = (all_noise.acc_base - all_noise[drop_metric]).groupby(
             [all_noise.criterion, all_noise.label_noise]).mean().unstack()
         notes.append(f"drop {drop_metric} (pp, mean over seeds and kinds) by label noise {list(drops.columns)}: "
-                     + "; ".join(f"{c} {', '.join(f'{v:.2f}' for v in row)}" for c, row in drops.iterrows()))
+                     + "; ".join(f"{c} {', '.join(number(v, 2) for v in row)}" for c, row in drops.iterrows()))
     recipe = _recipe_difference(runs)
     if recipe:
         notes.append(recipe)
@@ -363,7 +365,7 @@ def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
         verdicts.append(decided)
         notes.append(f"{arch}: fine-tuned {rows.acc_finetuned.mean():.2f}% over {rows.seed.nunique()} seeds at "
                      f"-{rows.macs_reduction.mean():.1f}% MACs (paper {acc}% at -{macs}% MACs, -{params}% params); "
-                     f"CI of ours - paper [{low:+.2f}, {high:+.2f}] pp: {decided}")
+                     f"CI of ours - paper [{number(low, 2, sign=True)}, {number(high, 2, sign=True)}] pp: {decided}")
     verdict = "inconclusive" if not verdicts else (
         "supported" if all(v == "supported" for v in verdicts) else
         "not supported" if any(v == "not supported" for v in verdicts) else "inconclusive")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from .table_text import number
 from .verdicts import FLOOR, FOCUS, INSIDE, NOT_RIVALS, OUTSIDE, Claim, ClaimSettings
 
 RULE = (
@@ -30,13 +31,12 @@ def _digits(margin: float | None) -> int:
 
 
 def _number(value, digits: int, sign: bool = True) -> str:
-    if value is None:
-        return "–"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    """A signed (by default) number of claims.md; "–" when it is missing (None or NaN)."""
+    return number(value, digits, sign=sign)
 
 
 def _p(value) -> str:
-    return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3g}"
+    return "–" if value is None or value != value else "<0.001" if value < 0.001 else f"{value:.3g}"
 
 
 def _point_name(point: dict) -> str:

@@ -1,8 +1,10 @@
 """Tables and figures of a study, drawn only from runs.csv and stability.csv.
 
-Every table is written as .csv (mean, std and n columns per metric), .md and .tex ("mean ± std"),
+Every table is written as .csv (mean, std and n columns per metric, full precision), .md and .tex
+("mean ± std" with the metric's decimals, `nnprune.table_text`; a missing value is an en dash),
 and every figure as .png and .pdf. Means and standard deviations are over seeds (std with
-ddof=1; a single seed gives std NaN, shown as "n=1"). runs.csv has one row per run and
+ddof=1; a single seed gives std NaN, shown as "n=1"), those of score_stability over layers and
+seeds (its n counts both). runs.csv has one row per run and
 fine-tuning budget: the tables by pruning level, score_images and label noise read each run at the
 study's largest budget (`aggregate.at_budget`); `by_budget` and `acc_vs_budget` read every budget.
 """
@@ -21,6 +23,19 @@ from .io import atomic_write, write_text
 from .names import CRITERION_SOURCES
 from .schemes import parse_scheme
 from .studyconfig import main_label_noise
+from .table_text import (
+    DASH,
+    DEFAULT_DECIMALS,
+    KEY_LABELS,
+    LATEX_DASH,
+    METRIC_DECIMALS,
+    column_text,
+    is_numeric,
+    latex_escape,
+    latex_table,
+    markdown_table,
+    mean_sd,
+)
 from .verdicts import FOCUS
 
 METRIC_LABELS = {
@@ -36,6 +51,9 @@ METRIC_LABELS = {
 }
 
 # Published figures, for the paper-comparison table. Not measured here: CIFAR-10 / ResNet scale.
+# A criterion that nnprune does not implement (chip) is marked "reported only" in the table.
+PAPER_COLUMNS = ("source", "setting", "criterion", "acc_base", "acc_pruned", "acc_finetuned", "macs_reduction",
+                 "params_reduction", "n_seeds")
 PAPER_ROWS = [
     ("Yeom et al. 2021 (energy-aware), reported", "ResNet-56 / CIFAR-10", "nuclear", 93.26, None, 94.13, 40.4, 45.9),
     ("Yeom et al. 2021 (energy-aware), reported", "ResNet-110 / CIFAR-10", "nuclear", 93.50, None, 94.61, 49.8, 52.9),
@@ -135,29 +153,54 @@ def summarise(frame: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Da
     return stats.reset_index()
 
 
-def _pretty(table: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
-    out = table[keys].copy()
+def _pretty(table: pd.DataFrame, keys: list[str], metrics: list[str],
+            latex: bool) -> tuple[list[str], list[list[str]], list[bool]]:
+    """(header, rows of text cells, right-aligned per column) of a table, as Markdown or LaTeX text.
+    A summary (`metrics` given): the key columns, each metric as mean ± std with its decimals
+    (table_text.METRIC_DECIMALS), and n, the most values behind a cell. A plain table (no
+    `metrics`): every column, floats with their metric's decimals. Missing values: an en dash."""
+    text = latex_escape if latex else str
+    dash = LATEX_DASH if latex else DASH
+    names, columns, right = [], [], []
+    for key in keys if metrics else list(table.columns):
+        digits = None if metrics else METRIC_DECIMALS.get(key, DEFAULT_DECIMALS)
+        names.append(KEY_LABELS.get(key, METRIC_LABELS.get(key, key)))
+        columns.append([text(cell) for cell in column_text(table[key], digits, dash)])
+        right.append(is_numeric(table[key]))
+    records = table.to_dict("records")
     for metric in metrics:
-        def cell(row, metric=metric):
-            mean, std, n = row[f"{metric}_mean"], row[f"{metric}_std"], int(row[f"{metric}_n"])
-            if pd.isna(mean):
-                return "–"
-            return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f} (n=1)"
-        out[METRIC_LABELS.get(metric, metric)] = table.apply(cell, axis=1)
+        digits = METRIC_DECIMALS.get(metric, DEFAULT_DECIMALS)
+        names.append(METRIC_LABELS.get(metric, metric))
+        columns.append([mean_sd(r[f"{metric}_mean"], r[f"{metric}_std"], r[f"{metric}_n"], digits, latex)
+                        for r in records])
+        right.append(True)
     n_columns = [f"{m}_n" for m in metrics if f"{m}_n" in table]
     if n_columns:
-        out["n"] = table[n_columns].max(axis=1).astype(int)
-    return out
+        names.append("n")
+        columns.append([str(int(n)) for n in table[n_columns].max(axis=1)])
+        right.append(True)
+    header = [latex_escape(name) for name in names] if latex else names
+    return header, [list(row) for row in zip(*columns)], right
+
+
+def _plain_csv(table: pd.DataFrame) -> str:
+    """A plain table's CSV: each float column at its metric's decimals, a missing value empty."""
+    text = pd.DataFrame({column: column_text(table[column], METRIC_DECIMALS.get(column, DEFAULT_DECIMALS), "")
+                         for column in table.columns})
+    return text.to_csv(index=False)
 
 
 def write_table(folder: Path, name: str, table: pd.DataFrame, keys: list[str],
                 metrics: list[str], caption: str) -> list[Path]:
-    pretty = _pretty(table, keys, metrics) if metrics else table
-    paths = [write_text(folder / f"{name}.csv", table.to_csv(index=False)),
-             write_text(folder / f"{name}.md", f"{caption}\n\n{pretty.to_markdown(index=False)}\n"),
-             write_text(folder / f"{name}.tex", pretty.to_latex(index=False, caption=caption,
-                                                                label=f"tab:{name}"))]
-    return paths
+    """{name}.csv (a summary: the mean, std and n columns at full precision), {name}.md and
+    {name}.tex (booktabs, compiles in pdflatex) in `folder`."""
+    header, rows, right = _pretty(table, keys, metrics, latex=False)
+    markdown = markdown_table(header, rows, right)
+    header, rows, right = _pretty(table, keys, metrics, latex=True)
+    latex = latex_table(header, rows, right, caption, f"tab:{name}")
+    return [write_text(folder / f"{name}.csv", table.to_csv(index=False) if metrics else _plain_csv(table)),
+            write_text(folder / f"{name}.md", f"{caption}\n\n{markdown}\n"),
+            write_text(folder / f"{name}.tex", latex)]
 
 
 def accuracy_metrics(runs: pd.DataFrame) -> list[str]:
@@ -205,19 +248,20 @@ def build_tables(runs: pd.DataFrame, stability: pd.DataFrame, main_pruning: str,
         stable = stability[stability.label_noise == main_label_noise(stability.label_noise)]
         tables["score_stability"] = (summarise(stable, keys, metrics), keys, metrics,
                                      "Agreement of each layer's channel scores with those from the "
-                                     "largest score_images (mean ± std over layers and seeds).")
+                                     "largest score_images (mean ± std over layers and seeds; n = layers "
+                                     "x seeds).")
     ours = summarise(runs[noise0 & main_si & main_level], ["dataset", "arch", "criterion"],
                      ["acc_base", "acc_pruned", "acc_finetuned", "macs_reduction", "params_reduction"])
     rows = [{"source": "nnprune, measured", "setting": f"{r.arch} / {r.dataset}",
-             "criterion": r.criterion, "acc_base": round(r.acc_base_mean, 2),
-             "acc_pruned": round(r.acc_pruned_mean, 2), "acc_finetuned": round(r.acc_finetuned_mean, 2),
-             "macs_reduction": round(r.macs_reduction_mean, 1),
-             "params_reduction": round(r.params_reduction_mean, 1), "n_seeds": int(r.acc_base_n)}
+             "criterion": r.criterion, "acc_base": r.acc_base_mean, "acc_pruned": r.acc_pruned_mean,
+             "acc_finetuned": r.acc_finetuned_mean, "macs_reduction": r.macs_reduction_mean,
+             "params_reduction": r.params_reduction_mean, "n_seeds": int(r.acc_base_n)}
             for r in ours.itertuples()]
-    rows += [{"source": s, "setting": setting, "criterion": c, "acc_base": b, "acc_pruned": p,
-              "acc_finetuned": f, "macs_reduction": m, "params_reduction": q, "n_seeds": None}
-             for s, setting, c, b, p, f, m, q in PAPER_ROWS]
-    tables["paper_comparison"] = (pd.DataFrame(rows), [], [],
+    rows += [{"source": s, "setting": setting, "criterion": c if c in CRITERION_SOURCES else f"{c} (reported only)",
+              "acc_base": b, "acc_pruned": p, "acc_finetuned": f, "macs_reduction": m, "params_reduction": q,
+              "n_seeds": None} for s, setting, c, b, p, f, m, q in PAPER_ROWS]
+    comparison = pd.DataFrame(rows, columns=list(PAPER_COLUMNS)).astype({"n_seeds": "Int64"})
+    tables["paper_comparison"] = (comparison.astype({c: float for c in PAPER_COLUMNS[3:-1]}), [], [],
                                   f"Our runs (pruning {main_pruning}, means over seeds) beside "
                                   "figures reported in the literature (docs/background.md §1, §5, §6). Reported "
                                   "rows are other datasets and networks: compare trends, not values.")
