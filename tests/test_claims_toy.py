@@ -190,6 +190,34 @@ def test_workflow_declares_one_forest_plot_per_claim():
     assert tuple(json.loads(declared)) == CLAIM_NAMES
 
 
+def _check_forest(study: Path, name: str, claim: dict | None, again: Path) -> None:
+    """claims_forest_{name}.png is the forest plot of `claim` from claims.json (the same pixels when drawn
+    again), and that plot draws each point's mean difference on its row, labelled with its comparator."""
+    import matplotlib.image
+
+    from nnprune.claims_render import forest
+    from nnprune.report import save_figure
+    from nnprune.verdicts import Claim
+
+    figure = forest(Claim(**claim) if claim else None, name)
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    points = [p for p in claim["points"] if p["comparison"] in ("best other", "random")] if claim else []
+    if not points:
+        assert texts == [f"{name}: not tested by this study"]
+    else:
+        drawn = dict(sorted((-int(line.get_ydata()[0]), float(line.get_xdata()[0])) for line in figure.axes[0].lines
+                            if line.get_marker() in ("*", "o") and len(line.get_xdata()) == 1))
+        assert list(drawn) == list(range(len(points)))            # one marker per row, row i = point i
+        assert list(drawn.values()) == pytest.approx([p["mean_difference"] for p in points])
+        labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+        assert [f"vs {p['comparator']}" in label for label, p in zip(labels, points)] == [True] * len(points)
+        assert sum(p["primary"] for p in points) == sum("[primary" in label for label in labels) >= 1
+    save_figure(figure, again, name)
+    written = matplotlib.image.imread(study / f"claims_forest_{name}.png")
+    assert np.array_equal(written, matplotlib.image.imread(again / f"{name}.png")), name
+    assert (study / f"claims_forest_{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 def test_claims_cli_writes_points_tables_and_forests(tmp_path):
     from nnprune.cli import main
 
@@ -207,8 +235,7 @@ def test_claims_cli_writes_points_tables_and_forests(tmp_path):
                 "verdict", "mdd", "primary"):
         assert key in point, key
     for name in CLAIM_NAMES:      # data_size is not in this study: its figure says so
-        assert (study / f"claims_forest_{name}.png").stat().st_size > (2_000 if name == "data_size" else 20_000)
-        assert (study / f"claims_forest_{name}.pdf").is_file()
+        _check_forest(study, name, claims.get(name), tmp_path / "again")
     text = (study / "claims.md").read_text()
     assert "supported up to 25% removed, not supported from 50% removed" in text
     assert "**Fallback:** configured 0.333 is not among this claim's tested points" in text
