@@ -127,6 +127,15 @@ def test_one_pruning_level_is_a_per_criterion_figure_titled_by_the_level():
     assert [t.get_text() for t in legend.get_texts()] == [f"{p} (-{macs[p]:.1f}% MACs)" for p in entries]
 
 
+def test_entries_of_one_macs_target_share_a_level():
+    """A level is a MACs target; its entries differ in how they share it out (their family)."""
+    assert report.pruning_point("macs:0.404") == ("MACs target 0.404", "macs")
+    assert report.pruning_point("uniform-macs:0.404") == ("MACs target 0.404", "uniform-macs")
+    assert report.pruning_point("macs:0.5:round_to=8") == ("MACs target 0.5", "macs:round_to=8")
+    assert report.pruning_point("uniform:0.1") == ("uniform:0.1", "uniform")
+    assert report.pruning_point("preset:hrank") == ("preset:hrank", "preset:hrank")
+
+
 def test_two_pruning_levels_have_a_macs_axis():
     """Two MACs targets: each panel plots accuracy against the measured MACs removed, one series per
     criterion in the fixed order, at the means over seeds."""
