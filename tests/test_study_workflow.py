@@ -17,13 +17,45 @@ def dry_run(snakemake_bin, tmp_path, configfile, *extra):
                          *extra, configfile=configfile, timeout=600)
 
 
+def readme_configs() -> dict[str, dict[str, str]]:
+    """config/README.md's table of the configs: {file name: {column: cell}}."""
+    lines = (REPO / "config" / "README.md").read_text().split("## The configs")[1].split("\n## ")[0].splitlines()
+    table = [line for line in lines if line.startswith("| ")]
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in table[1:]]
+    return {row["file"].strip("`"): row for row in rows}
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_dry_run_succeeds(name, snakemake_bin, tmp_path):
+    """Every config plans its jobs, as many as config/README.md says."""
     result = dry_run(snakemake_bin, tmp_path, REPO / "config" / f"{name}.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     total = re.search(r"^total\s+(\d+)", result.stdout, re.M)
     assert total and int(total.group(1)) > 0
     print(f"{name}: {total.group(1)} jobs")
+    assert readme_configs()[f"{name}.yaml"]["jobs"] == total.group(1), "config/README.md states another job count"
+    assert re.search(r"nnprune claims .* --scale '\{.*\"dataset\":", result.stdout)   # claims.md's limits
+
+
+def test_config_readme_states_each_configs_epochs_budgets_and_seeds():
+    """config/README.md's columns for each config/*.yaml, computed from the yaml: training epochs of
+    the clean (and noisy) baselines, fine-tuning budgets, clean (and noisy) seeds."""
+    from nnprune.budgets import study_budgets
+    from nnprune.specs import TrainSpec
+
+    rows = readme_configs()
+    assert set(rows) == {path.name for path in (REPO / "config").glob("*.yaml")} == {f"{n}.yaml" for n in CONFIGS}
+    for name, row in rows.items():
+        config = yaml.safe_load((REPO / "config" / name).read_text())
+        grid, epochs = config.get("grid") or {}, config["train"].get("epochs", TrainSpec(arch="mlp", out="").epochs)
+        noisy = any(level > min(config["label_noise"]) for level in config["label_noise"])
+        noise_epochs = (grid.get("noise_train") or {}).get("epochs", epochs)
+        assert row["training epochs"] == f"{epochs}" + (f" (noisy: {noise_epochs})" if noise_epochs != epochs
+                                                         else ""), name
+        assert row["fine-tuning"] == ", ".join(f"`{b.text}`" for b in study_budgets(config["finetune"])), name
+        noise_seeds = grid.get("noise_seeds", config["seeds"])
+        assert row["seeds"] == f"{len(config['seeds'])}" + (f" (noisy: {len(noise_seeds)})" if noisy else ""), name
 
 
 def test_paper_config_covers_every_arch_criterion_pruning(snakemake_bin, tmp_path):
@@ -159,16 +191,79 @@ TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison",
 FIGURES = ["acc_vs_macs", "acc_vs_score_images", "acc_vs_label_noise", "score_stability", "acc_vs_budget"]
 
 
+DECIMALS = {"spearman": 3, "jaccard": 3, "macs_reduction": 1, "params_reduction": 1}   # any other metric: 2
+
+
+def _expected_cell(row: pd.Series, metric: str, latex: bool) -> str:
+    """A summary cell from the csv's mean, std and n: "a ± b", "a (n=1)" or a dash."""
+    mean, std, n, digits = row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n"], DECIMALS.get(metric, 2)
+    if pd.isna(mean):
+        return "--" if latex else "–"
+    if n > 1:
+        return f"${mean:.{digits}f} \\pm {std:.{digits}f}$" if latex else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"${mean:.{digits}f}$ (n=1)" if latex else f"{mean:.{digits}f} (n=1)"
+
+
+def _cells(study, name: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The data rows of tables/{name}.md and tables/{name}.tex, as lists of cells."""
+    md = (study / "tables" / f"{name}.md").read_text().splitlines()
+    md_rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in md[4:] if line.startswith("|")]
+    body = (study / "tables" / f"{name}.tex").read_text().split("\\midrule\n")[1].split("\\bottomrule")[0]
+    tex_rows = [[c.strip() for c in line.removesuffix("\\\\").split(" & ")] for line in body.strip().splitlines()]
+    return md_rows, tex_rows
+
+
+def test_smoke_tables_show_the_csv_values(smoke_local):
+    """Each .md and .tex row shows its .csv row: every summary cell is the csv's mean ± std at the
+    metric's decimals (a dash when missing), every paper_comparison cell the csv's value."""
+    study = smoke_local[0] / "results" / "smoke"
+    checked = 0
+    for name in TABLES:
+        frame = pd.read_csv(study / "tables" / f"{name}.csv")
+        md_rows, tex_rows = _cells(study, name)
+        assert len(md_rows) == len(tex_rows) == len(frame) > 0, name
+        metrics = [column.removesuffix("_mean") for column in frame.columns if column.endswith("_mean")]
+        keys = len(frame.columns) - 3 * len(metrics)
+        for (_, row), md_row, tex_row in zip(frame.iterrows(), md_rows, tex_rows):
+            if metrics:
+                assert md_row[keys:keys + len(metrics)] == [_expected_cell(row, m, False) for m in metrics], name
+                assert tex_row[keys:keys + len(metrics)] == [_expected_cell(row, m, True) for m in metrics], name
+                assert md_row[-1] == str(max(int(row[f"{m}_n"]) for m in metrics))
+            else:
+                text = pd.read_csv(study / "tables" / f"{name}.csv", dtype=str, keep_default_na=False)
+                assert md_row == [value or "–" for value in text.iloc[row.name]], name
+            checked += 1
+    assert checked >= 20
+
+
+# each figure and the table holding its data
+FIGURE_TABLES = {"acc_vs_macs": "by_pruning", "acc_vs_score_images": "by_score_images",
+                 "acc_vs_label_noise": "by_label_noise", "score_stability": "score_stability",
+                 "acc_vs_budget": "by_budget"}
+
+
 def test_smoke_tables_and_figures_exist(smoke_local):
+    """Every table in its three forms; every figure as a PDF and a PNG that shows, in their colours,
+    exactly the criteria of the table it is drawn from (at least 100 pixels of each colour)."""
+    import matplotlib.colors
+    import matplotlib.image
+    import numpy as np
+
+    from nnprune.names import CRITERION_SOURCES
+    from nnprune.report import criterion_color
+
     study = smoke_local[0] / "results" / "smoke"
     for name in TABLES:
         for ext in ("csv", "md", "tex"):
-            path = study / "tables" / f"{name}.{ext}"
-            assert path.is_file() and path.stat().st_size > 100, path
-    for name in FIGURES:
-        for ext in ("png", "pdf"):
-            path = study / "figures" / f"{name}.{ext}"
-            assert path.is_file() and path.stat().st_size > 5000, path
+            assert (study / "tables" / f"{name}.{ext}").is_file(), name   # their contents: the test above
+    assert set(FIGURES) == set(FIGURE_TABLES)
+    for name, table in FIGURE_TABLES.items():
+        assert (study / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-", name
+        pixels = matplotlib.image.imread(study / "figures" / f"{name}.png")[..., :3]
+        shown = {criterion for criterion in CRITERION_SOURCES
+                 if (np.abs(pixels - matplotlib.colors.to_rgb(criterion_color(criterion))).max(axis=2) < 0.03).sum()
+                 >= 100}
+        assert shown == set(pd.read_csv(study / "tables" / f"{table}.csv").criterion), name
 
 
 def test_table_means_equal_means_recomputed_from_runs(smoke_local):
