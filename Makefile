@@ -24,12 +24,15 @@ $(STAMP): requirements.lock pyproject.toml
 data: $(STAMP)
 	$(BIN)/nnprune fetch-data --dataset fashion-mnist --root $(DATA)
 
-# --scheduler greedy: Snakemake's default ILP scheduler solves a MILP (a CBC process) each time it
+# check-config first: Snakemake reads a --configfile before the workflow's checks and names no
+# line for a YAML error. --scheduler greedy: Snakemake's default ILP scheduler solves a MILP (a CBC process) each time it
 # picks jobs; with a hundred ready jobs on two cores that is CPU taken from the jobs.
 run: setup
+	$(BIN)/nnprune check-config config/config.yaml
 	$(BIN)/snakemake --cores $(CORES) --scheduler greedy --configfile config/config.yaml
 
 smoke: setup
+	$(BIN)/nnprune check-config config/smoke.yaml
 	$(BIN)/snakemake --cores $(CORES) --scheduler greedy --configfile config/smoke.yaml
 
 test: setup

@@ -1,5 +1,5 @@
-"""`nnprune` command line: fetch-data | train | score | prune | finetune | evaluate | aggregate |
-report | claims | toy | toy-report.
+"""`nnprune` command line: fetch-data | check-config | train | score | prune | finetune | evaluate |
+aggregate | report | claims | toy | toy-report.
 
 A command's flags are the fields of its spec in `nnprune.specs`, with the same names, defaults and
 choices; list settings take several values (`--score-images 32 128` or `32,128`), mapping settings
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch-data", help="put a dataset under --root (offline first)")
     fetch.add_argument("--dataset", default="fashion-mnist")
     fetch.add_argument("--root", default="data")
+    check = sub.add_parser("check-config", help="check a study config (YAML syntax, schema, grid) before a run",
+                           description="Check a study config as the workflow does, without running "
+                                       "anything; a YAML error is named with its line. `make run` calls it.")
+    check.add_argument("configfile", help="the YAML config, e.g. config/smoke.yaml")
 
     criteria_help = "\n".join(f"  {name:16s}{c.summary}" for name, c in CRITERIA.items())
     for command, cls in STEP_SPECS.items():
@@ -164,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             from .data.fetch import fetch
             how = fetch(args.dataset, args.root)
             print(f"nnprune: {args.dataset} ready under {args.root} ({how})")
+            return 0
+        if args.command == "check-config":
+            from .studyconfig import check_config_file
+            print(f"nnprune: {args.configfile} is a valid config of study {check_config_file(args.configfile)}")
             return 0
         from . import api
 

@@ -108,6 +108,7 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist", "run the step that produces it first")
+    _check_torch_file(path, what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -121,8 +122,27 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
             f"({detail}); refusing to unpickle it, since that could run code",
             "use only files written by nnprune; delete this one and rerun the step that writes it",
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+        # an empty message (EOFError) or a bare opcode (KeyError: 101) says little: name the type
+        detail = (str(error).strip().splitlines() or [""])[0]
         raise UserError(
-            f"{what} {path} is corrupt or truncated ({str(error).splitlines()[0]})",
+            f"{what} {path} is corrupt or truncated ({type(error).__name__}{': ' + detail if detail else ''})",
             "delete it and rerun the step that writes it (Snakemake: --forcerun that rule)",
         ) from None
+
+
+# torch.save writes a zip archive; files from before torch 1.6 are a bare pickle (protocol 2+).
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path: Path, what: str) -> None:
+    """Raise UserError unless `path` starts the way a torch.save file does (an empty file, or a
+    text file given by mistake, is named as such rather than reaching the unpickler)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise UserError(f"{what} {path} is empty (0 bytes)",
+                        "delete it and rerun the step that writes it (Snakemake: --forcerun that rule)")
+    if not head.startswith(TORCH_FILE_STARTS):
+        raise UserError(f"{what} {path} is not a file written by torch.save (it starts with {head!r})",
+                        "give the model.pt or scores.pt that an nnprune step wrote")

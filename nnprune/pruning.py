@@ -259,7 +259,7 @@ def uniform_rate_for_macs(layout: Layout, fraction: float, macs_model: MacsModel
     if cut(candidates[-1]) < fraction:
         raise UserError(f"uniform-macs:{fraction} cannot be reached: the same share removed from every "
                         f"group removes at most {cut(candidates[-1]):.1%} of the MACs",
-                        "choose a smaller MACs fraction")
+                        f"choose uniform-macs:{math.floor(cut(candidates[-1]) * 1000) / 1000:g} or less")
     low, high = 0, len(candidates) - 1
     while low < high:
         middle = (low + high) // 2
@@ -404,12 +404,14 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
         return removed
 
     low, high = 0, len(entries)
-    if 1.0 - macs_model.macs(counts(high), channels) / base < fraction:
-        limit = (f"{max(MIN_KEEP, round_to)} channel(s) per group" if max_share >= 1.0
-                 else f"a share {max_share:g} of each group")
-        raise UserError(f"macs:{fraction} cannot be reached: removing at most {limit} removes only "
-                        f"{1 - macs_model.macs(counts(high), channels) / base:.1%}",
-                        "choose a smaller MACs fraction (or a smaller round_to, or a larger max_share)")
+    largest = 1.0 - macs_model.macs(counts(high), channels) / base
+    if largest < fraction:
+        keeps = (f"every group keeps at least {max(MIN_KEEP, round_to)} channel(s)" if max_share >= 1.0
+                 else f"no group loses more than a share {max_share:g} of its channels")
+        raise UserError(f"macs:{fraction} cannot be reached: the largest MACs cut this model allows is "
+                        f"{largest:.1%} ({keeps})",
+                        f"choose macs:{math.floor(largest * 1000) / 1000:g} or less "
+                        "(or a smaller round_to, or a larger max_share)")
     while low < high:
         middle = (low + high) // 2
         if 1.0 - macs_model.macs(counts(middle), channels) / base >= fraction:

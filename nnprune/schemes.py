@@ -102,7 +102,10 @@ def _split_options(text: str) -> tuple[str, int, float]:
         if cut < 0:
             break
         marker = ROUND_TO if body.startswith(ROUND_TO, cut) else MAX_SHARE
-        options[marker], body = body[cut + len(marker):], body[:cut]
+        options[marker], _, unknown = body[cut + len(marker):].partition(":")
+        if unknown:
+            raise _unknown_option(text, unknown)
+        body = body[:cut]
     round_to, max_share = 1, 1.0
     if ROUND_TO in options:
         multiple = options[ROUND_TO]
@@ -121,6 +124,11 @@ def _split_options(text: str) -> tuple[str, int, float]:
     return body, round_to, max_share
 
 
+def _unknown_option(text: str, option: str) -> UserError:
+    return UserError(f"pruning {text!r}: unknown option {option!r}",
+                     "the options are :round_to=<n> and, for macs:, :max_share=<s>")
+
+
 def parse_scheme(text: str, arch: str | None = None) -> Scheme:
     """A `Scheme` from a pruning string: uniform:<rate>, macs:<fraction>, uniform-macs:<fraction>,
     rates:<HRank string> or preset:hrank, each optionally followed by `:round_to=<n>` (kept
@@ -132,30 +140,44 @@ def parse_scheme(text: str, arch: str | None = None) -> Scheme:
     macs:<f>, where every criterion removes the same number of channels from every layer."""
     body, round_to, max_share = _split_options(text)
     kind, _, argument = body.partition(":")
+    if kind in (*FRACTION_KINDS, "preset", "rates") and ":" in argument:
+        raise _unknown_option(text, argument.partition(":")[2])
     if max_share < 1.0 and kind != "macs":
         raise UserError(f"pruning {text!r}: max_share applies to macs: (global) allocation only",
                         "remove :max_share, or use macs:<fraction>:max_share=<s>")
     if kind == "preset":
         if argument != "hrank":
-            raise UserError(f"unknown preset {argument!r} in pruning {text!r}", "use preset:hrank")
+            raise UserError(f"pruning {text!r}: unknown preset {argument!r}", "use preset:hrank")
         if arch not in HRANK_PRESETS:
-            raise UserError(f"no HRank preset for architecture {arch!r}",
+            raise UserError(f"pruning {text!r}: no HRank preset for architecture {arch!r}",
                             f"presets exist for: {', '.join(sorted(HRANK_PRESETS))}")
         return Scheme("rates", parse_rates(HRANK_PRESETS[arch]), text, arch, round_to)
     if kind == "rates":
-        return Scheme("rates", parse_rates(argument), text, arch, round_to)
-    if kind in FRACTION_KINDS:
         try:
-            value = float(argument)
-        except ValueError:
-            value = -1.0
-        if not 0.0 <= value < 1.0:
-            raise UserError(f"pruning {text!r}: {kind} needs a number in [0, 1)",
-                            f"write e.g. {kind}:0.5")
-        return Scheme(kind, value, text, round_to=round_to, max_share=max_share)
-    raise UserError(f"unknown pruning scheme {text!r}",
+            return Scheme("rates", parse_rates(argument), text, arch, round_to)
+        except UserError as error:
+            raise UserError(f"pruning {text!r}: {error.problem}", error.fix) from None
+    if kind in FRACTION_KINDS:
+        return Scheme(kind, _fraction(text, kind, argument), text, round_to=round_to, max_share=max_share)
+    raise UserError(f"pruning {text!r}: unknown scheme {kind!r}",
                     "use uniform:<rate>, macs:<fraction>, uniform-macs:<fraction>, rates:<HRank string> "
                     "or preset:hrank, optionally followed by :round_to=<n> (and, for macs:, :max_share=<s>)")
+
+
+def _fraction(text: str, kind: str, argument: str) -> float:
+    """The number of uniform:/macs:/uniform-macs:, above 0 (a cut of 0 removes nothing) and below 1."""
+    try:
+        value = float(argument)
+    except ValueError:
+        raise UserError(f"pruning {text!r}: {kind} needs a number above 0 and below 1, got {argument!r}",
+                        f"write e.g. {kind}:0.5") from None
+    if value == 0.0:
+        raise UserError(f"pruning {text!r}: a cut of 0 removes nothing",
+                        f"write a number above 0 and below 1, e.g. {kind}:0.5 (the baselines are the unpruned runs)")
+    if not 0.0 < value < 1.0:
+        raise UserError(f"pruning {text!r}: {kind} needs a number above 0 and below 1, got {value:g}",
+                        f"write e.g. {kind}:0.5")
+    return value
 
 
 def scheme_slug(text: str) -> str:

@@ -27,15 +27,24 @@ def main_label_noise(levels: Iterable[float]) -> float:
 
 
 def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
-    """Unknown top-level keys and unknown criteria/architectures, named with the allowed ones."""
+    """Unknown top-level keys, then settings of the wrong type or missing (so that a string
+    given for a list is named as such, not read letter by letter), then unknown criteria and
+    architectures, each named with the allowed ones."""
     from .names import ARCHITECTURES, CRITERION_SOURCES
 
     schema = schema or load_schema()
+    if not isinstance(config, dict) or not config:
+        raise UserError("the config is empty" if not config else
+                        f"the config is {_kind(config)}, not a mapping of settings",
+                        "start from config/config.yaml, which sets every required key")
     allowed = sorted(schema["properties"])
     for key in config:
         if key not in schema["properties"]:
             raise UserError(f"config key {key!r} is not a known setting",
                             f"remove it or use one of: {', '.join(allowed)}")
+    structural = [e for e in _schema_errors(config, schema) if e.validator in ("type", "required")]
+    if structural:
+        raise schema_error(structural[0])
     for name in config.get("criteria", []):
         if name not in CRITERION_SOURCES:
             raise UserError(f"config key 'criteria': unknown criterion {name!r}",
@@ -44,6 +53,148 @@ def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
         if name not in ARCHITECTURES:
             raise UserError(f"config key 'archs': unknown architecture {name!r}",
                             f"use architectures from: {', '.join(sorted(ARCHITECTURES))}")
+
+
+def check_schema(config: dict[str, Any], schema: dict | None = None) -> None:
+    """The config against workflow/schemas/config.schema.yaml (defaults are not set here), with
+    nnprune's own messages: `check_keys`, then the pruning strings as nnprune.schemes parses
+    them, then any other schema rule. Raises a UserError naming the key, the value and the
+    allowed form, never the schema's regex."""
+    schema = schema or load_schema()
+    check_keys(config, schema)
+    check_pruning(config)
+    errors = _schema_errors(config, schema)
+    if errors:
+        raise schema_error(errors[0])
+
+
+def _schema_errors(config: dict[str, Any], schema: dict) -> list:
+    """jsonschema's errors for `config`, in the order of their key paths."""
+    from jsonschema import Draft202012Validator
+
+    return sorted(Draft202012Validator(schema).iter_errors(config),
+                  key=lambda error: [str(part) for part in error.absolute_path])
+
+
+_KINDS = {bool: "true/false", int: "a whole number", float: "a number", str: "a string",
+          list: "a list", dict: "a mapping", type(None): "empty"}
+_TYPES = {"integer": "a whole number", "number": "a number", "string": "a string",
+          "boolean": "true or false", "array": "a list", "object": "a mapping", "null": "null"}
+_BOUNDS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    """A value as a user wrote it in YAML (a string quoted), cut to 60 characters."""
+    text = repr(value) if isinstance(value, str) else \
+        yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def allowed_form(schema: dict) -> str:
+    """What a schema allows, in words: its enum, its types with their bounds, a list's items, or
+    for a pattern the schema's description (a regex is no help to a user)."""
+    if "enum" in schema:
+        return "one of: " + ", ".join("null" if value is None else str(value) for value in schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " or ".join(allowed_form(branch) for branch in schema[key])
+    if "pattern" in schema or "type" not in schema:
+        return schema.get("description", "a value of the form that config/config.yaml shows")
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    words = " or ".join(_TYPES[name] for name in types)
+    bounds = [f"{sign} {schema[key]:g}" for key, sign in _BOUNDS if key in schema]
+    if bounds:
+        words += " " + " and ".join(bounds)
+    if "array" in types:
+        if schema.get("minItems"):
+            words += f" of at least {_items(schema['minItems'])}"
+        if "items" in schema:
+            words += f", each {allowed_form(schema['items'])}"
+        if schema.get("uniqueItems"):
+            words += ", none repeated"
+    return words
+
+
+def _items(count: int) -> str:
+    return f"{count} item" + ("s" if count > 1 else "")
+
+
+def _list_example(key: str, schema: dict, value: Any) -> str:
+    """"; e.g. criteria: [nuclear]" for a list setting: its items' first allowed value (or an
+    example of their type); "; e.g. archs: {resnet20: {}}" for a mapping of names; else ""."""
+    if schema.get("type") == "object" and "propertyNames" in schema and isinstance(value, str):
+        return f"; e.g. {key.split('.')[-1]}: {{{value}: {{}}}}"
+    if schema.get("type") != "array":
+        return ""
+    items = schema.get("items", {})
+    example = items["enum"][0] if "enum" in items else {"integer": 1, "number": 0.5}.get(items.get("type"), "...")
+    return f"; e.g. {key.split('.')[-1]}: [{example}]"
+
+
+def schema_error(error) -> UserError:
+    """A jsonschema ValidationError as one UserError: the key path, the value, what is allowed."""
+    key = ".".join(str(part) for part in error.absolute_path if isinstance(part, str)) or "(top level)"
+    value, rule, schema = error.instance, error.validator, error.schema
+    if rule == "type":
+        return UserError(f"config key {key!r}: {_shown(value)} is {_kind(value)}, but it must be "
+                         f"{allowed_form({'type': error.validator_value})}",
+                         f"write {allowed_form(schema)}{_list_example(key, schema, value)}")
+    if rule == "required":
+        missing = [name for name in error.validator_value if name not in value]
+        where = "" if key == "(top level)" else f"{key}."
+        keys = ", ".join(repr(where + name) for name in missing)
+        return UserError(f"config key {keys} is missing" if len(missing) == 1 else f"config keys {keys} are missing",
+                         f"add {'it' if len(missing) == 1 else 'them'}; config/config.yaml shows every setting")
+    if rule == "additionalProperties":
+        unknown = sorted(set(value) - set(schema.get("properties", {})))
+        return UserError(f"config key {key + '.' + unknown[0]!r} is not a known setting",
+                         f"remove it or use one of: {', '.join(sorted(schema.get('properties', {})))}")
+    if rule == "not":
+        names = error.validator_value.get("required", [])
+        return UserError(f"config key {key + '.' + ''.join(names[:1])!r} does not belong under {key}",
+                         "remove it (it is a finetune setting)")
+    if rule == "uniqueItems":
+        repeated = sorted({_shown(item) for item in value if value.count(item) > 1})
+        return UserError(f"config key {key!r}: {_shown(value)} repeats {', '.join(repeated)}",
+                         "give each value once (a repeat would run the same jobs twice)")
+    if rule in ("minItems", "minProperties"):
+        return UserError(f"config key {key!r} is empty", f"give at least {_items(error.validator_value)}")
+    if rule == "pattern" and key.endswith("pruning"):
+        from .schemes import parse_scheme
+
+        try:
+            parse_scheme(value)
+        except UserError as parsed:
+            return UserError(f"config key {key!r}: {parsed.problem}", parsed.fix)
+    problem = "is out of range" if rule in dict(_BOUNDS) else "is not allowed"
+    return UserError(f"config key {key!r}: {_shown(value)} {problem}", f"use {allowed_form(schema)}")
+
+
+def check_config_file(path: str | Path) -> str:
+    """Check a config file as the workflow would (YAML syntax with its line and column, then
+    `check_schema` and `check`, without the dataset); returns the study name. Snakemake reads a
+    --configfile before the workflow's own checks run, and names no line for a YAML error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist", "give the path of a YAML config, e.g. config/smoke.yaml")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}{where}: not valid YAML ({error.problem or error.context})",
+                        "correct the YAML there (indent with spaces; close every [ and {)") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})", "correct the YAML") from None
+    if not config:
+        raise UserError(f"config file {path} is empty", "start from config/config.yaml, which sets every required key")
+    check_schema(config)
+    check(config, require_data=False)
+    return config["study"]
 
 
 def check_pruning(config: dict[str, Any]) -> None:

@@ -694,12 +694,35 @@ def test_crafted_pickles_and_yaml_run_no_code(inputs, nnprune_bin, snakemake_bin
 
 
 # ------------------------------------------------------------------ 7. provenance
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30)
+
+
+def assert_provenance_names_the_checkout(commit: str | None, dirty: bool | None) -> None:
+    """The (git_commit, git_dirty) a study recorded are those of the checkout the tests run from:
+    (None, None) outside a git checkout; else its HEAD and whether tracked files differ from it
+    now. A commit made while the study ran moves HEAD on: then the recorded commit must be an
+    ancestor of HEAD, and dirty a bool."""
+    head = _git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        assert (commit, dirty) == (None, None)
+        return
+    if commit == head.stdout.strip():
+        assert dirty is bool(_git("status", "--porcelain", "--untracked-files=no").stdout.strip())
+        return
+    assert re.fullmatch(r"[0-9a-f]{40}", commit or ""), commit
+    assert _git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, commit
+    assert isinstance(dirty, bool), dirty
+
+
 @pytest.mark.integration
 def test_every_metrics_json_records_config_and_provenance(smoke_local):
+    from nnprune import __version__
     from nnprune.cli import build_parser
 
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
     study = smoke_local[0] / "results" / "smoke"
+    recorded: set[tuple[str | None, bool | None]] = set()
     steps: dict[str, int] = {}
     for path in study.rglob("metrics.json"):
         record = json.loads(path.read_text())
@@ -709,15 +732,16 @@ def test_every_metrics_json_records_config_and_provenance(smoke_local):
         options = {a.dest for a in subparsers[step]._actions if a.dest not in ("help", "spec")}
         assert options <= set(config), (path, options - set(config))     # every option, resolved
         assert isinstance(config["seed"], int)
-        assert re.fullmatch(r"[0-9a-f]{40}", provenance["git_commit"] or "") \
-            or provenance["nnprune_version"], path
-        assert provenance["git_dirty"] in (True, False, None)
+        assert provenance["nnprune_version"] == __version__, path
+        recorded.add((provenance["git_commit"], provenance["git_dirty"]))
         for package in ("torch", "torchvision", "torch-pruning", "fvcore"):
             assert provenance["versions"][package], (path, package)
         assert provenance["device"] == "cpu" or provenance["device"].startswith("cuda")
         assert dt.datetime.fromisoformat(provenance["started"]).tzinfo is not None
         assert provenance["seconds"] > 0
     assert set(steps) == {"train", "score", "prune", "finetune", "toy"}, steps
+    for commit, dirty in recorded:       # one pair, unless a commit was made during the run
+        assert_provenance_names_the_checkout(commit, dirty)
 
 
 @pytest.mark.integration
