@@ -272,6 +272,12 @@ PANEL_TITLES = {"acc_pruned": "before fine-tuning", "acc_pruned_bn": "BN recalib
                 "acc_finetuned": "after fine-tuning", "acc_base": "unpruned baseline"}
 
 
+def panel_title(metric: str, finetuned_at: str | None = None) -> str:
+    """A panel's title; the fine-tuned panel names its budget ("after fine-tuning (2 epochs)")."""
+    title = PANEL_TITLES[metric]
+    return f"{title} ({budget_label(finetuned_at)})" if metric == "acc_finetuned" and finetuned_at else title
+
+
 def _errorbar_lines(ax, table: pd.DataFrame, x: str, metric: str, order: list[str], log_x: bool = False,
                     linestyle: str = "-", suffix: str = "") -> None:
     """One series per criterion of `order` found in `table`, in that order: `metric`'s mean ± std
@@ -348,7 +354,8 @@ def _family_handles(table: pd.DataFrame, families: list[str], along_macs: bool) 
     return _kind_handles(kinds)
 
 
-def plot_macs(by_pruning: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+def plot_macs(by_pruning: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str,
+              finetuned_at: str | None = None):
     """The MACs figure, one panel per accuracy of `accs` on its own y range. With two or more
     pruning levels (`pruning_point`) accuracy (%) against MACs removed (%); with one, a dot per
     criterion, titled by the level's pruning entries. Markers (neutral in the legend) tell the
@@ -363,7 +370,7 @@ def plot_macs(by_pruning: pd.DataFrame, accs: list[str], order: list[str], main_
     # while the criteria differ by a few pp after fine-tuning.
     fig, axes = plt.subplots(1, len(accs), figsize=(5.5 * len(accs), 4.6), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], accs):
-        ax.set_title(PANEL_TITLES[metric])
+        ax.set_title(panel_title(metric, finetuned_at))
         ax.grid(alpha=0.3)
         measured = by_pruning[by_pruning[f"{metric}_mean"].notna()]
         if measured.empty:          # e.g. a study (or an aggregate) without fine-tuned runs
@@ -388,7 +395,8 @@ def plot_macs(by_pruning: pd.DataFrame, accs: list[str], order: list[str], main_
     return fig
 
 
-def plot_score_images(by_size: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+def plot_score_images(by_size: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str,
+                      finetuned_at: str | None = None):
     """Accuracy (%) against the number of scoring images (log scale), one panel per accuracy of
     `accs`: a line per data-driven criterion, a dashed level per data-free one."""
     import matplotlib.pyplot as plt
@@ -403,7 +411,7 @@ def plot_score_images(by_size: pd.DataFrame, accs: list[str], order: list[str], 
             ax.axhline(mean, linestyle="--", linewidth=style["linewidth"], color=style["color"],
                        label=f"{criterion} (data-free)")
         ax.set_xlabel("scoring images (log scale)")
-        ax.set_title(PANEL_TITLES[metric])
+        ax.set_title(panel_title(metric, finetuned_at))
     shown = [c for c in order if c in set(by_size.criterion)]
     _legend(axes[0][-1], _criterion_handles(shown, dashed=set(free.criterion), suffix=" (data-free)"), "criterion",
             loc="center left", bbox_to_anchor=(1.02, 0.5))
@@ -411,7 +419,8 @@ def plot_score_images(by_size: pd.DataFrame, accs: list[str], order: list[str], 
     return fig
 
 
-def plot_label_noise(by_noise: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str):
+def plot_label_noise(by_noise: pd.DataFrame, accs: list[str], order: list[str], main_pruning: str,
+                     finetuned_at: str | None = None):
     """Clean-test accuracy (%) against label noise (fraction of labels flipped): one line per
     criterion and noise kind (a line style each, neutral in the legend), each kind's line starting
     at the clean level; the baselines' panel first."""
@@ -429,7 +438,7 @@ def plot_label_noise(by_noise: pd.DataFrame, accs: list[str], order: list[str], 
             _errorbar_lines(ax, part[part[f"{metric}_mean"].notna()], "label_noise", metric, order,
                             linestyle=linestyle, suffix="" if len(kinds) == 1 else f", {kind}")
         ax.set_xlabel("label noise (fraction of training labels flipped)")
-        ax.set_title(PANEL_TITLES[metric])
+        ax.set_title(panel_title(metric, finetuned_at))
     shown = [c for c in order if c in set(by_noise.criterion)]
     last = axes[0][-1]
     _legend(last, _criterion_handles(shown), "criterion", loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -581,15 +590,17 @@ def build_figures(runs: pd.DataFrame, tables: dict, main_pruning: str, folder: P
     import matplotlib
     matplotlib.use("Agg")
 
+    budgets = study_budgets_of(runs)
+    at = budgets[-1] if budgets else None          # the budget of the fine-tuned panels
     runs = at_budget(runs)
     accs = accuracy_metrics(runs)
     order = criterion_order(runs.criterion.unique(), criteria)
     absent = absent_figures(tables, main_pruning)
-    figures = {"acc_vs_macs": lambda: plot_macs(tables["by_pruning"][0], accs, order, main_pruning),
+    figures = {"acc_vs_macs": lambda: plot_macs(tables["by_pruning"][0], accs, order, main_pruning, at),
                "acc_vs_score_images": lambda: plot_score_images(tables["by_score_images"][0], accs, order,
-                                                                main_pruning),
+                                                                main_pruning, at),
                "acc_vs_label_noise": lambda: plot_label_noise(tables["by_label_noise"][0], accs, order,
-                                                              main_pruning)}
+                                                              main_pruning, at)}
     if "score_stability" in tables:
         table = tables["score_stability"][0]
         figures["score_stability"] = lambda: plot_score_stability(

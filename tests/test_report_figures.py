@@ -101,6 +101,11 @@ def test_one_pruning_level_is_a_per_criterion_figure_titled_by_the_level():
     clean = report.at_budget(runs)
     clean = clean[(clean.label_noise == 0.0) & clean.score_images.isin([0, 2048])]
     entries = {"macs:0.404": 0, "uniform-macs:0.404": 1}
+    from nnprune.budgets import budget_label, budget_order
+
+    largest = budget_label(max(CONFIG["finetune"]["budgets"], key=budget_order))       # "2 epochs"
+    assert [ax.get_title() for ax in fig.axes[:3]] == [
+        "before fine-tuning", "BN recalibrated, no fine-tuning", f"after fine-tuning ({largest})"]
     for ax, metric in zip(fig.axes, ["acc_pruned", "acc_pruned_bn", "acc_finetuned"]):
         assert ax.get_xlabel() == "criterion" and "MACs" not in ax.get_xlabel()
         ticks = ax.get_xticklabels()
