@@ -1,5 +1,6 @@
 """The study workflow as users run it: dry runs of every config, validation before any job,
 tables that agree with runs.csv, figures and the Snakemake report."""
+import base64
 import json
 import re
 
@@ -8,6 +9,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
+
+NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 
 pytestmark = pytest.mark.integration
 CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"]
@@ -315,6 +318,16 @@ def test_snakemake_report_is_self_contained(smoke_local, snakemake_bin, fashion_
     assert report.stat().st_size > 50_000
     for name in ("acc_vs_macs.png", "by_pruning.csv", "runs.csv"):
         assert name in html
+    # every page of the report: each result's caption, and the text of each embedded table or note
+    results = json.loads(re.search(r"^\s*var results = (\{.*\});?\s*$", html, re.M).group(1))
+    texts = 0
+    for path, result in results.items():
+        assert not NAN.search(result["caption"]), (path, result["caption"])
+        if result["mime_type"].startswith("text/"):
+            text = base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode()
+            assert not NAN.search(text), (path, NAN.search(text))
+            texts += 1
+    assert texts >= 8, sorted(results)
 
 
 def _per_seed(values: dict, comparator: str) -> dict:
