@@ -164,3 +164,27 @@ def test_workflow_catalog_file():
     # what the catalog's standardized usage also looks for
     assert (REPO / "config" / "README.md").is_file() and (REPO / "config" / "config.yaml").is_file()
     assert (REPO / "Snakefile").is_file() or (REPO / "workflow" / "Snakefile").is_file()
+
+
+README_CLAIM_ROWS = {"toy": "toy:", "data_size": "data size:", "label_noise": "label noise:", "cnn": "CNN:"}
+
+
+def test_readme_verdict_table_follows_the_committed_claims():
+    """The README's verdict table states each claim's primary verdict as results/default/claims.json
+    has it, and for the CNN claim the primary budget and the regime status with its gap."""
+    import json
+
+    claims = {c["name"]: c for c in json.loads((REPO / "results/default/claims.json").read_text())["claims"]}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = {name: next((line.split(" | ") for line in readme.splitlines() if line.startswith(f"| {start}")), None)
+            for name, start in README_CLAIM_ROWS.items()}
+    for name, cells in rows.items():
+        assert cells, f"README's verdict table has no row for {name}"
+        assert cells[2].startswith(f"**{claims[name]['verdict']}**"), (name, cells[2], claims[name]["verdict"])
+    cnn = claims["cnn"]
+    budget = cnn["primary"]["axis_value"][1]
+    count, unit = int(budget[:-1]), {"e": ("epoch", "epochs"), "b": ("batch", "batches")}[budget[-1]]
+    assert f"**{count} {unit[count > 1]}**" in rows["cnn"][1], (rows["cnn"][1], budget)
+    status = "inside" if cnn["regime"]["primary"].startswith("inside") else "outside"
+    assert rows["cnn"][3].startswith(f"**{status}** (best criterion {cnn['regime']['primary_gap_pp']:.2f} pp below"), \
+        (rows["cnn"][3], cnn["regime"])
