@@ -214,7 +214,7 @@ def test_scheme_options_parse_in_any_order_and_name_allocations():
         "global", "global, cap 0.5", "uniform", "uniform", "per-layer rates"]
     for bad, message in (("uniform:0.3:max_share=0.5", "macs: \\(global\\) allocation only"),
                          ("macs:0.5:max_share=0", "max_share needs"), ("macs:0.5:max_share=1.5", "max_share needs"),
-                         ("macs:0.5:round_to=2:round_to=4", "given twice"), ("uniform-macs:1.2", "number in")):
+                         ("macs:0.5:round_to=2:round_to=4", "given twice"), ("uniform-macs:1.2", "below 1, got 1.2")):
         with pytest.raises(UserError, match=message):
             parse_scheme(bad)
 

@@ -198,7 +198,12 @@ def test_paths_reproduce_the_committed_default_study_layout():
     study = REPO / "results" / "default"
     pruned = sorted(study.glob("runs/*/*/*/pruned/metrics.json"))
     # runs.csv has one row per run and fine-tuning budget; each pruned run appears in it
-    assert len(pruned) == len({row["pruned_metrics"] for row in csv.DictReader((study / "runs.csv").open())}) > 100
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    grid = config["grid"]          # every baseline, clean and noisy, pruned by each criterion at both allocations
+    planned = ((len(config["seeds"]) + len(config["noise_kind"]) * len(grid["noise_seeds"]))
+               * len(grid["prune_criteria"]) * len(grid["noise_pruning"]))
+    assert len(pruned) == len({row["pruned_metrics"] for row in csv.DictReader((study / "runs.csv").open())}) \
+        == planned == 88
     for path in pruned:
         record = json.loads(path.read_text())
         config, data = record["config"], record["config"]["data"]

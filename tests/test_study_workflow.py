@@ -98,7 +98,7 @@ def test_unknown_criterion_fails_before_any_job(snakemake_bin, tmp_path, fashion
 @pytest.mark.parametrize("changes, expected", [
     ({"learning_rate": 0.1}, "config key 'learning_rate' is not a known setting"),
     ({"archs": {"resnet9000": {}}}, "unknown architecture 'resnet9000'"),
-    ({"pruning": ["uniform:1.5"]}, "uniform needs a number in [0, 1)"),
+    ({"pruning": ["uniform:1.5"]}, "uniform needs a number above 0 and below 1, got 1.5"),
     ({"pruning": ["rates:[0.5]*3"]}, "has 3 rates but"),
     ({"data_root": "/nonexistent/data"}, "dataset fashion-mnist not found"),
     ({"finetune": {"budgets": ["0e"]}}, "budget '0e' is 0 epochs: a budget is at least 1"),
