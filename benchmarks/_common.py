@@ -28,8 +28,8 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
 
 
 def device_of(args: argparse.Namespace) -> torch.device:
-    """Applies --threads and returns the device --device names (`nnprune.device.resolve_device`)."""
-    from nnprune.device import resolve_device
+    """Applies --threads and returns the device --device names (`nnprune.engine.device.resolve_device`)."""
+    from nnprune.engine.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

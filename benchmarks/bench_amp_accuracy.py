@@ -25,8 +25,9 @@ import torch
 import yaml
 
 from _common import ROOT, machine
-from nnprune import api, jobspecs
-from nnprune.budgets import parse_budget, study_budgets
+from nnprune import api
+from nnprune.plan import jobspecs
+from nnprune.plan.budgets import parse_budget, study_budgets
 
 
 def main() -> None:

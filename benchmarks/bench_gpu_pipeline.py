@@ -26,17 +26,17 @@ import time
 from pathlib import Path
 
 from _common import ROOT, report
-from nnprune.paths import score_name
+from nnprune.plan.paths import score_name
 
 REFERENCE_TRAIN_RATE = 6434.0   # images/s, nnprune train resnet56 on an H100 at commit 54d2849
 
 
 def cli(*args: str, log: Path) -> float:
-    """Run `python -m nnprune.cli ARGS` (this checkout first on the path); wall seconds."""
+    """Run `python -m nnprune.pipeline.cli ARGS` (this checkout first on the path); wall seconds."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     started = time.perf_counter()
     with open(log, "w") as handle:
-        done = subprocess.run([sys.executable, "-m", "nnprune.cli", *args], stdout=handle,
+        done = subprocess.run([sys.executable, "-m", "nnprune.pipeline.cli", *args], stdout=handle,
                               stderr=subprocess.STDOUT, env=env)
     if done.returncode:
         print(log.read_text()[-3000:])
@@ -145,7 +145,7 @@ def main() -> int:
             folder.parent.mkdir(parents=True, exist_ok=True)
             handle = open(out / f"share{k}_{index}.log", "w")
             processes.append((folder, handle, subprocess.Popen(
-                [sys.executable, "-m", "nnprune.cli", "finetune", "--model", str(pruned / "model.pt"),
+                [sys.executable, "-m", "nnprune.pipeline.cli", "finetune", "--model", str(pruned / "model.pt"),
                  *common, "--epochs", "1", "--lr", "0.01", "--seed", str(index), *extra,
                  "--out", str(folder)], stdout=handle, stderr=subprocess.STDOUT, env=env)))
         rates = []

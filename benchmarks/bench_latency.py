@@ -6,7 +6,7 @@ project's path: `parse_scheme`, `allocate` (with `build_macs_model` for macs:), 
 The default schemes pair `macs:0.5` and `preset:hrank` with their `:round_to=8` forms, which keep
 every group at a multiple of 8 channels (what tensor cores and vectorised CPU kernels want).
 
-Timing is `nnprune.metrics.measure_speed`: on the CPU the median wall time of `--repeats` passes
+Timing is `nnprune.engine.metrics.measure_speed`: on the CPU the median wall time of `--repeats` passes
 after warm-up; on CUDA the forward under float16 autocast, captured as a CUDA graph (no launch
 overhead) and timed with CUDA events. It is taken at batch 1 and at a batch that fills the
 device (64 on the CPU, 1024 on CUDA by default), with throughput (images/s) beside latency.
@@ -32,10 +32,13 @@ import torch
 from torch import nn
 
 from _common import add_device_options, device_of, machine, report
-from nnprune.metrics import count_macs, inference_model, measure_speed
+from nnprune.engine.metrics import count_macs, inference_model, measure_speed
 from nnprune.models import build
-from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout, parse_scheme
-from nnprune.scoring import score_model
+from nnprune.plan.schemes import parse_scheme
+from nnprune.pruning.allocation import allocate, build_macs_model
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_model
 
 INPUT_SHAPE = (3, 32, 32)
 LARGE_BATCH = {"cpu": 64, "cuda": 1024}
@@ -53,7 +56,7 @@ def pruned_copy(model: torch.nn.Module, scheme_text: str) -> torch.nn.Module:
 
 
 def deployed(model: nn.Module) -> nn.Module:
-    """An inference copy of `model`: `nnprune.metrics.inference_model` (each BatchNorm that
+    """An inference copy of `model`: `nnprune.engine.metrics.inference_model` (each BatchNorm that
     follows a conv folded into it, eval-mode statistics; channels_last weights and inputs)."""
     return inference_model(copy.deepcopy(model).cpu().eval())
 

@@ -1,7 +1,7 @@
 """Scoring memory does not grow with the number of scoring images (the streaming design).
 
 Each measurement is a fresh subprocess (this script with --child) that builds ResNet-56 (random
-init), finds its 55 prunable convs and runs `nnprune.scoring.score_features` with `nuclear` on
+init), finds its 55 prunable convs and runs `nnprune.pruning.scoring.score_features` with `nuclear` on
 synthetic 3x32x32 batches of 128, made one at a time so that the inputs themselves are not held
 either; it reports its own peak RSS (getrusage ru_maxrss). A child with 0 images (imports and
 model only) shows the floor. Target: peak RSS at 2,560 images <= 1.10 x peak RSS at 256 images.
@@ -20,7 +20,7 @@ import time
 import torch
 
 from _common import machine, report
-from nnprune.device import resolve_device
+from nnprune.engine.device import resolve_device
 
 INPUT_SHAPE = (3, 32, 32)
 
@@ -41,10 +41,10 @@ class SyntheticBatches:
 
 def child(images: int, device_name: str) -> None:
     """Score (or, with 0 images, only build) and print one JSON line with the peak RSS."""
-    from nnprune.criteria import CRITERIA
     from nnprune.models import build
-    from nnprune.pruning import model_layout
-    from nnprune.scoring import score_features
+    from nnprune.pruning.criteria import CRITERIA
+    from nnprune.pruning.layout import model_layout
+    from nnprune.pruning.scoring import score_features
 
     device = resolve_device(device_name)
     torch.manual_seed(0)

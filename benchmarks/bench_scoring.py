@@ -2,7 +2,7 @@
 
 ResNet-56 (random init, eval mode; BatchNorm running statistics at their initial values) scores
 all 55 prunable convs on synthetic 3x32x32 images (seeded standard-normal tensors) in batches
-of 128. The measured path is `nnprune.scoring.score_model`. The reference runs the same forward
+of 128. The measured path is `nnprune.pruning.scoring.score_model`. The reference runs the same forward
 passes, keeps each batch's feature maps, loops over layers and channels, and calls
 `torch.linalg.svdvals` on each channel's [batch, H, W] stack of maps (`nuclear`), or
 `torch.linalg.matrix_rank` on every single map (`hrank`, HRank's way: so slow that it gets fewer
@@ -19,8 +19,8 @@ import torch
 
 from _common import add_device_options, device_of, machine, report, synchronize, timed
 from nnprune.models import build
-from nnprune.pruning import model_layout
-from nnprune.scoring import feature_modules, score_model
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.scoring import feature_modules, score_model
 
 INPUT_SHAPE = (3, 32, 32)
 

@@ -1,4 +1,4 @@
-"""Training throughput: `nnprune.train.fit` with nnprune's Batches against a bare loop.
+"""Training throughput: `nnprune.engine.training.fit` with nnprune's Batches against a bare loop.
 
 The default study's model (resnet20, width 0.5, 1 input channel) and recipe (batch 128, SGD lr
 0.05, momentum 0.9, weight decay 5e-4, flips) on real Fashion-MNIST (10,000 training images from
@@ -27,9 +27,9 @@ from torch import nn
 
 from _common import ROOT, add_device_options, device_of, machine, report, timed
 from nnprune.data import prepare
-from nnprune.device import autocast_dtype
+from nnprune.engine.device import autocast_dtype
+from nnprune.engine.training import TrainConfig, fit
 from nnprune.models import build
-from nnprune.train import TrainConfig, fit
 
 
 def bare_loop(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],

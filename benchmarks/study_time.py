@@ -4,10 +4,10 @@ Reads results/<study>/benchmarks/**/*.tsv (one per job: s = wall seconds, cpu_ti
 MB) and prints: the study's total wall time, summed job wall and CPU time, the split between
 train, score, prune, finetune, aggregate/report and toy jobs, the peak RSS of the largest job,
 and an estimate of the share that is Python and process start-up: the measured time of
-`python -c "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"` times the number
+`python -c "import nnprune.pipeline.steps, torch, torchvision, torch_pruning, fvcore.nn"` times the number
 of jobs (and, beside it, the time of `nnprune --help`).
 
-A job run by nnprune's warm server (nnprune/launch.py) ran in a forked child outside the
+A job run by nnprune's warm server (nnprune/pipeline/launch.py) ran in a forked child outside the
 process tree that Snakemake's benchmark measures: its CPU and peak RSS come from the last line of
 its log (`nnprune warm child: cpu_seconds=... max_rss_mb=...`), added to the benchmark's figure.
 
@@ -34,12 +34,12 @@ import time
 from pathlib import Path
 
 from _common import ROOT, cpu_model, report
-from nnprune.launch import read_usage
+from nnprune.pipeline.launch import read_usage
 
 CATEGORIES = ("train", "score", "prune", "finetune", "aggregate/report", "toy", "other")
-IMPORTS = "import nnprune.steps, torch, torchvision, torch_pruning, fvcore.nn"
+IMPORTS = "import nnprune.pipeline.steps, torch, torchvision, torch_pruning, fvcore.nn"
 # What a step imports since nnprune.models loads torchvision lazily (only resnet50 needs it).
-JOB_IMPORTS = "import nnprune.cli, nnprune.steps, nnprune.pruning, nnprune.scoring, fvcore.nn"
+JOB_IMPORTS = "import nnprune.pipeline.cli, nnprune.pipeline.steps, nnprune.pruning, nnprune.pruning.scoring, fvcore.nn"
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]")
 
 
@@ -159,7 +159,7 @@ def main() -> int:
 
     nnprune = shutil.which("nnprune") or str(Path(sys.executable).parent / "nnprune")
     help_command = [nnprune, "--help"] if Path(nnprune).exists() else [sys.executable, "-m",
-                                                                         "nnprune.cli", "--help"]
+                                                                         "nnprune.pipeline.cli", "--help"]
     warm = sum(job["warm"] for job in jobs)
     jobs_run = len(jobs) - warm + 1   # claims has no benchmark file; warm children import nothing
     print(f"{warm} of {len(jobs)} jobs ran in the warm server (their start-up is a fork, "

@@ -6,7 +6,7 @@
                                       out="runs/base"))
     trained.results["acc_test"]      # % on the clean test set; trained.model is the network
 
-Each step takes its spec (`nnprune.specs`: the defaults are defined there, once) and returns a
+Each step takes its spec (`nnprune.plan.specs`: the defaults are defined there, once) and returns a
 `StepResult`: `metrics` (what it wrote to metrics.json), `model` (train, prune, finetune,
 evaluate) and step-specific `outputs`. The command line and the workflow call the same
 functions. Importing this module is light: torch loads when a step first runs.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .specs import (
+from nnprune.plan.specs import (
     AggregateSpec,
     ClaimsSpec,
     DataSpec,
@@ -33,9 +33,11 @@ from .specs import (
 )
 
 # step function -> the module that defines it (imported on first use: it imports torch)
-STEPS = {"train": "steps", "score": "steps", "prune": "steps", "finetune": "steps", "evaluate": "steps",
-         "aggregate": "study_steps", "report": "study_steps", "claims": "study_steps",
-         "toy": "study_steps", "toy_report": "study_steps"}
+STEPS = {"train": "pipeline.steps", "score": "pipeline.steps", "prune": "pipeline.steps",
+         "finetune": "pipeline.steps", "evaluate": "pipeline.steps",
+         "aggregate": "pipeline.study_steps", "report": "pipeline.study_steps",
+         "claims": "pipeline.study_steps",
+         "toy": "pipeline.study_steps", "toy_report": "pipeline.study_steps"}
 
 __all__ = ["AggregateSpec", "ClaimsSpec", "DataSpec", "EvaluateSpec", "FinetuneSpec", "PruneSpec",
            "ReportSpec", "RunOptions", "ScoreSpec", "StepResult", "ToyReportSpec", "ToySpec",

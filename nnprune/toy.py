@@ -23,11 +23,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .models import build
-from .names import TOY_DATASET_NAMES, check_registered
-from .pruning import Layout, allocate_channels, model_layout
-from .scoring import score_model
-from .specs import ToySpec
+from nnprune.models import build
+from nnprune.plan.names import TOY_DATASET_NAMES, check_registered
+from nnprune.plan.specs import ToySpec
+from nnprune.pruning.allocation import allocate_channels
+from nnprune.pruning.layout import Layout, model_layout
+from nnprune.pruning.scoring import score_model
 
 
 # ---------------------------------------------------------------- data
@@ -237,7 +238,7 @@ def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import criterion_color
+    from nnprune.analysis.report import criterion_color
 
     clean = frame[frame.input_noise == 0]
     if "allocation" in clean:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nnprune.io import write_text
-from nnprune.metrics import count_macs, count_params, layer_macs
+from nnprune.engine.metrics import count_macs, count_params, layer_macs
+from nnprune.files import write_text
 from nnprune.models import build
-from nnprune.pruning import HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates, parse_scheme
-from nnprune.scoring import score_model
+from nnprune.plan.schemes import HRANK_PRESETS, parse_rates, parse_scheme
+from nnprune.pruning.allocation import allocate, layer_rates
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_model
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "presets.md"
 START, END = "<!-- presets-table:start -->", "<!-- presets-table:end -->"

@@ -51,7 +51,9 @@ def test_readme_api_example_trains_scores_prunes_and_evaluates(fashion_root, tmp
 
 
 def test_prune_reuses_the_baselines_cost_and_latency(fashion_root, tmp_path, monkeypatch):
-    from nnprune import api, metrics, steps
+    from nnprune import api
+    from nnprune.engine import metrics
+    from nnprune.pipeline import steps
 
     threads = torch.get_num_threads()
     common = {"device": "cpu", "threads": 1}
@@ -67,7 +69,7 @@ def test_prune_reuses_the_baselines_cost_and_latency(fashion_root, tmp_path, mon
         scores_file = str(scores.outputs["files"][("l1", 0)])
 
         # A baseline written before train stored its cost: prune measures it, with the same result.
-        from nnprune.checkpoint import save_model
+        from nnprune.pruning.model_file import save_model
         old = tmp_path / "old-format.pt"
         meta = {k: v for k, v in stored.items() if k not in ("format", "arch", "build_args", "input_shape",
                                                            "removed", "state_dict", "cost", "latency")}

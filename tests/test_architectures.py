@@ -6,14 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from nnprune.checkpoint import load_model, save_model
+from nnprune.engine.metrics import count_macs, count_params
 from nnprune.errors import UserError
-from nnprune.metrics import count_macs, count_params
 from nnprune.models import build
-from nnprune.names import ARCHITECTURES
-from nnprune.pruning import HRANK_PRESETS, allocate, apply_removal, layer_rates, model_layout, parse_rates, parse_scheme
-from nnprune.schemes import check_rates_count
-from nnprune.scoring import score_model
+from nnprune.plan.names import ARCHITECTURES
+from nnprune.plan.schemes import HRANK_PRESETS, check_rates_count, parse_rates, parse_scheme
+from nnprune.pruning.allocation import allocate, layer_rates
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.model_file import load_model, save_model
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_model
 
 CIFAR = (3, 32, 32)
 IMAGENET = (3, 224, 224)
@@ -80,7 +82,7 @@ def test_torch_free_layer_table_matches_every_model(arch):
     """Config parsing checks rate strings against schemes.PRUNABLE_LAYERS / RATE_UNIT_COUNTS
     without building a model: the tables must be what model_layout finds, at any width."""
     from nnprune.models import RATE_UNITS
-    from nnprune.schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS
+    from nnprune.plan.schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS
 
     assert set(PRUNABLE_LAYERS) == set(ARCHITECTURES) and set(RATE_UNIT_COUNTS) == set(RATE_UNITS)
     if arch == "mlp":

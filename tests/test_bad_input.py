@@ -14,7 +14,7 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from nnprune.errors import UserError
-from nnprune.studyconfig import check, check_config_file, check_schema
+from nnprune.plan.studyconfig import check, check_config_file, check_schema
 
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 # change to config/smoke.yaml -> text in the problem line, text in the fix line
@@ -82,7 +82,7 @@ def test_bad_config_stops_snakemake_with_one_clear_message(case, snakemake_bin, 
 
 
 def test_check_config_names_the_same_problem(tmp_path, capsys):
-    from nnprune.cli import main
+    from nnprune.pipeline.cli import main
 
     changes, problem, fix = CONFIG_CASES["criteria a string"]
     assert main(["check-config", str(bad_config(tmp_path, changes))]) == 2
@@ -99,7 +99,7 @@ def test_check_config_names_the_same_problem(tmp_path, capsys):
 def test_check_config_names_an_empty_file_and_the_line_of_a_yaml_error(text, problem, tmp_path, capsys):
     """Snakemake reads a --configfile before the workflow's checks and names no line:
     `nnprune check-config` (which `make run` calls first) does."""
-    from nnprune.cli import main
+    from nnprune.pipeline.cli import main
 
     (tmp_path / "bad.yaml").write_text(text)
     assert main(["check-config", str(tmp_path / "bad.yaml")]) == 2
@@ -162,9 +162,10 @@ def test_unreachable_macs_cut_names_the_largest_reachable_one():
     """macs:0.999 on ResNet-20 (width 0.5): every group keeps one channel, so the largest cut is
     about 97%; the message says so, and the cut it suggests can be reached."""
     from nnprune.models import build
-    from nnprune.pruning import allocate, build_macs_model, model_layout
-    from nnprune.schemes import parse_scheme
-    from nnprune.scoring import score_model
+    from nnprune.plan.schemes import parse_scheme
+    from nnprune.pruning.allocation import allocate, build_macs_model
+    from nnprune.pruning.layout import model_layout
+    from nnprune.pruning.scoring import score_model
 
     model = build("resnet20", width=0.5).eval()
     layout = model_layout(model, (3, 32, 32))
@@ -187,8 +188,9 @@ def test_unreachable_macs_cut_names_the_largest_reachable_one():
 def test_bad_model_file_is_one_line_and_exit_2(content, problem, tmp_path):
     model = tmp_path / "model.pt"
     model.write_bytes(content)
-    result = subprocess.run([sys.executable, "-m", "nnprune.cli", "evaluate", "--model", str(model), "--device", "cpu",
-                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "nnprune.pipeline.cli", "evaluate", "--model", str(model),
+                             "--device", "cpu", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr and len(lines) == 2, lines

@@ -1,14 +1,14 @@
-"""Fine-tuning budgets (nnprune/budgets.py): their form, their schedules, their order on the budget
-axis, and runs.csv rows per budget (nnprune/aggregate.py)."""
+"""Fine-tuning budgets (nnprune/plan/budgets.py): their form, their schedules, their order on the budget
+axis, and runs.csv rows per budget (nnprune/analysis/aggregate.py)."""
 import json
 
 import pandas as pd
 import pytest
 
-from nnprune.aggregate import at_budget, collect_runs, study_budgets_of
-from nnprune.budgets import Budget, budget_label, budget_order, parse_budget, study_budgets
+from nnprune.analysis.aggregate import at_budget, collect_runs, study_budgets_of
 from nnprune.errors import UserError
-from nnprune.specs import FinetuneSpec
+from nnprune.plan.budgets import Budget, budget_label, budget_order, parse_budget, study_budgets
+from nnprune.plan.specs import FinetuneSpec
 
 
 @pytest.mark.parametrize("text, budget, schedule, label", [

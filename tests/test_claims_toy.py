@@ -9,12 +9,13 @@ import torch
 import yaml
 from scipy import stats as scipy_stats
 
-from nnprune.claims import CLAIM_NAMES, cnn_input, label_noise_input, toy_input
+from nnprune.analysis.claims import CLAIM_NAMES, cnn_input, label_noise_input, toy_input
+from nnprune.analysis.verdicts import ClaimSettings, assess
 from nnprune.models import build
-from nnprune.pruning import apply_removal, model_layout
-from nnprune.scoring import score_model
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_model
 from nnprune.toy import TOY_DATASETS, global_keep, pruned_forward
-from nnprune.verdicts import ClaimSettings, assess
 
 REPO = Path(__file__).resolve().parents[1]
 FRACTIONS = (0.1, 0.25, 0.5, 0.75)
@@ -149,7 +150,7 @@ def test_cnn_allocations_are_strata_and_the_report_says_whether_the_verdict_surv
     assert check["name"] == "allocation" and not check["survives"]
     fine_tuned = next(entry for entry in check["values"] if entry["axis_value"] == (0.3, "3e"))
     assert fine_tuned["verdicts"] == {"global": "not supported", "uniform": "supported"}
-    from nnprune.claims_render import across_strata_line
+    from nnprune.analysis.claims_render import across_strata_line
     assert "does **not** survive a change of allocation" in across_strata_line(check)
     # the same data with nuclear unchanged under uniform: the verdict survives
     same = assess(cnn_input(pd.concat([runs, clean.assign(pruning="uniform-macs:0.3")], ignore_index=True),
@@ -195,9 +196,9 @@ def _check_forest(study: Path, name: str, claim: dict | None, again: Path) -> No
     again), and that plot draws each point's mean difference on its row, labelled with its comparator."""
     import matplotlib.image
 
-    from nnprune.claims_render import forest
-    from nnprune.report import save_figure
-    from nnprune.verdicts import Claim
+    from nnprune.analysis.claims_render import forest
+    from nnprune.analysis.report import save_figure
+    from nnprune.analysis.verdicts import Claim
 
     figure = forest(Claim(**claim) if claim else None, name)
     texts = [t.get_text() for ax in figure.axes for t in ax.texts]
@@ -219,7 +220,7 @@ def _check_forest(study: Path, name: str, claim: dict | None, again: Path) -> No
 
 
 def test_claims_cli_writes_points_tables_and_forests(tmp_path):
-    from nnprune.cli import main
+    from nnprune.pipeline.cli import main
 
     study = tmp_path / "study"
     (study / "toy").mkdir(parents=True)
@@ -245,8 +246,8 @@ def test_claims_cli_writes_points_tables_and_forests(tmp_path):
 
 def _limits_of(study: Path, config_name: str) -> list[str]:
     """The limits section of claims.md written by `nnprune claims --scale` from config/<config_name>.yaml."""
-    from nnprune import jobspecs
-    from nnprune.cli import main
+    from nnprune.pipeline.cli import main
+    from nnprune.plan import jobspecs
 
     config = yaml.safe_load((REPO / "config" / f"{config_name}.yaml").read_text())
     assert main(["claims", "--study-dir", str(study), "--main-pruning", "macs:0.3", "--main-score-images", "256",
@@ -288,7 +289,7 @@ def test_claims_limits_state_each_configs_own_scale(tmp_path):
     study_without = tmp_path / "bare"
     study_without.mkdir()
     _runs().to_csv(study_without / "runs.csv", index=False)
-    from nnprune.cli import main
+    from nnprune.pipeline.cli import main
 
     assert main(["claims", "--study-dir", str(study_without), "--main-pruning", "macs:0.3",
                  "--main-score-images", "256"]) == 0         # no --scale: a limit that says the settings are absent
@@ -314,7 +315,7 @@ def _check(point: dict, per_seed: pd.Series) -> None:
 
 def test_committed_default_claims_match_their_raw_results():
     """Every primary point of results/default/claims.json, recomputed from runs.csv, stability.csv
-    and toy/toy.csv with code independent of nnprune.stats."""
+    and toy/toy.csv with code independent of nnprune.analysis.stats."""
     study = REPO / "results" / "default"
     claims = {c["name"]: c for c in json.loads((study / "claims.json").read_text())["claims"]}
     primary = {name: next(p for p in c["points"] if p["primary"] and p["comparison"] == "best other")
@@ -422,8 +423,8 @@ def test_cnn_claim_has_a_verdict_per_budget_and_a_regime_check_per_point():
     """Nuclear loses to taylor before and shortly after pruning (outside the paper's regime) and
     ties with it after recovery (inside): one point per budget, BN recalibration first, the
     primary point at the largest budget, and a regime status on every point."""
-    from nnprune.claims_render import render_markdown
-    from nnprune.verdicts import INSIDE, OUTSIDE
+    from nnprune.analysis.claims_render import render_markdown
+    from nnprune.analysis.verdicts import INSIDE, OUTSIDE
 
     claim = assess(cnn_input(_budget_runs(), "macs:0.404", 2048), ClaimSettings())
     main = [p for p in claim.points if p["comparison"] == "best other"]
@@ -483,7 +484,7 @@ def test_a_primary_budget_off_the_grid_falls_back_to_the_nearest_and_says_so():
 def test_label_noise_says_whether_its_verdict_survives_the_allocation():
     """Noisy runs pruned at the same MACs target under two allocations: nuclear loses to taylor
     under global and beats it under uniform, so the verdict does not survive the allocation."""
-    from nnprune.claims import across_allocations
+    from nnprune.analysis.claims import across_allocations
 
     runs = _runs()
     runs.loc[runs.label_noise > 0, "acc_finetuned"] = np.nan
@@ -507,7 +508,7 @@ def test_budget_figure_plots_each_criterion_along_raw_bn_and_every_budget():
     seeds, and the baselines' mean as a dashed line."""
     from matplotlib.lines import Line2D
 
-    from nnprune.report import budget_curve, plot_budget_curve
+    from nnprune.analysis.report import budget_curve, plot_budget_curve
 
     runs = _budget_runs()
     fig = plot_budget_curve(budget_curve(runs, 2048))

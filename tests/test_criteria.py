@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnprune.criteria import CRITERIA, feature_rank, nuclear_norm, weight_norm
-from nnprune.scoring import score_random
+from nnprune.pruning.criteria import CRITERIA, feature_rank, nuclear_norm, weight_norm
+from nnprune.pruning.scoring import score_random
 
 
 def naive_nuclear(maps):
@@ -100,8 +100,8 @@ def test_taylor_equals_naive_abs_sum_of_activation_times_gradient():
 def test_taylor_reads_gradients_of_the_labels():
     """Scoring a model with taylor uses the labels: flipping them changes the scores."""
     from nnprune.models import build
-    from nnprune.pruning import model_layout
-    from nnprune.scoring import score_model
+    from nnprune.pruning.layout import model_layout
+    from nnprune.pruning.scoring import score_model
 
     torch.manual_seed(0)
     model = build("resnet20", width=0.25, in_channels=1).eval()
@@ -127,7 +127,7 @@ def test_score_help_lists_every_criterion():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "nnprune.cli", "score", "--help"],
+    out = subprocess.run([sys.executable, "-m", "nnprune.pipeline.cli", "score", "--help"],
                          capture_output=True, text=True, check=True).stdout
     for name, criterion in CRITERIA.items():
         line = next(text for text in out.splitlines() if text.strip().startswith(name + " "))
@@ -166,7 +166,7 @@ def test_feature_rank_fast_path_equals_per_map_matrix_rank():
 
 
 def test_split_over_threads_is_bit_identical():
-    from nnprune.criteria import nuclear_norm_sum
+    from nnprune.pruning.criteria import nuclear_norm_sum
 
     maps = _hard_maps(7)
     threads = torch.get_num_threads()
@@ -181,13 +181,13 @@ def test_split_over_threads_is_bit_identical():
 
 
 def test_torch_free_names_match_registries_and_schema():
-    """The workflow validates configs from nnprune.names (no torch at DAG time): the names must
+    """The workflow validates configs from nnprune.plan.names (no torch at DAG time): the names must
     be exactly the registries' and the config schema's."""
     import yaml
 
-    from nnprune import names
-    from nnprune.criteria import CRITERIA
     from nnprune.models import MODELS
+    from nnprune.plan import names
+    from nnprune.pruning.criteria import CRITERIA
 
     assert {n: c.source for n, c in CRITERIA.items()} == names.CRITERION_SOURCES
     assert {n for n in CRITERIA if names.data_driven(n)} == {
@@ -198,7 +198,7 @@ def test_torch_free_names_match_registries_and_schema():
     props = schema["properties"]
     assert set(props["criteria"]["items"]["enum"]) == set(names.CRITERION_SOURCES)
     assert set(props["archs"]["propertyNames"]["enum"]) == set(names.ARCHITECTURES)
-    with pytest.raises(RuntimeError, match="update nnprune/names.py"):
+    with pytest.raises(RuntimeError, match="update nnprune/plan/names.py"):
         names.check_registered("criteria", {"nuclear": "features"}, names.CRITERION_SOURCES)
 
 
@@ -227,13 +227,13 @@ def test_workflow_parse_does_not_import_torch(name):
     """Every SLURM job re-parses the workflow: the workflow's nnprune imports, schema validation,
     config checks (preset: and rates: lengths included) and scheme parsing stay torch-free."""
     imports = _workflow_imports()
-    assert any("nnprune.studyconfig" in line for line in imports), imports
+    assert any("nnprune.plan.studyconfig" in line for line in imports), imports
     code = ("import sys, yaml\n"
             "from snakemake.utils import validate\n"
             + "\n".join(imports) + "\n"
-            "from nnprune.studyconfig import check, check_keys, main_label_noise\n"
-            "from nnprune.schemes import parse_scheme, scheme_slug\n"
-            "from nnprune.names import data_driven\n"
+            "from nnprune.plan.studyconfig import check, check_keys, main_label_noise\n"
+            "from nnprune.plan.schemes import parse_scheme, scheme_slug\n"
+            "from nnprune.plan.names import data_driven\n"
             f"config = yaml.safe_load(open('config/{name}.yaml'))\n"
             "check_keys(config)\n"
             "validate(config, 'workflow/schemas/config.schema.yaml')\n"
@@ -253,7 +253,7 @@ def test_rate_string_length_is_checked_at_parse_time_without_torch():
     """A rates: string of the wrong length fails config parsing, naming both numbers and the fix."""
     code = ("import sys\n"
             "from nnprune.errors import UserError\n"
-            "from nnprune.studyconfig import check_pruning\n"
+            "from nnprune.plan.studyconfig import check_pruning\n"
             "config = {'archs': {'googlenet': {}}, 'pruning': ['preset:hrank', 'rates:[0.5]*64', "
             "'rates:[0.5]*5'], 'finetune': {}}\n"
             "try:\n"
@@ -271,7 +271,7 @@ def test_rate_string_length_is_checked_at_parse_time_without_torch():
 
 
 def test_main_label_noise_is_the_lowest_level():
-    from nnprune.studyconfig import main_label_noise
+    from nnprune.plan.studyconfig import main_label_noise
 
     assert main_label_noise([0.2, 0.0, 0.4]) == 0.0
     assert main_label_noise([0.4, 0.2]) == 0.2

@@ -14,14 +14,16 @@ import math
 import pytest
 import torch
 
-from nnprune.criteria import CRITERIA
 from nnprune.data import prepare
-from nnprune.metrics import accuracy, measure_speed
+from nnprune.engine.metrics import accuracy, measure_speed
+from nnprune.engine.training import TrainConfig, fit
 from nnprune.models import build
-from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout
-from nnprune.schemes import parse_scheme
-from nnprune.scoring import score_features, score_model
-from nnprune.train import TrainConfig, fit
+from nnprune.plan.schemes import parse_scheme
+from nnprune.pruning.allocation import allocate, build_macs_model
+from nnprune.pruning.criteria import CRITERIA
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_features, score_model
 
 pytestmark = pytest.mark.gpu
 SHAPE = (1, 28, 28)

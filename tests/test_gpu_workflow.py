@@ -25,7 +25,7 @@ EXPECTED_JOBS = {"train": 6, "score_data": 6, "score_free": 6, "prune": 108, "fi
 
 
 def _schema_default() -> int:
-    from nnprune.studyconfig import load_schema
+    from nnprune.plan.studyconfig import load_schema
 
     return load_schema()["properties"]["jobs_per_gpu"]["default"]
 
@@ -55,7 +55,7 @@ def _job_stats(dry_run_output: str) -> dict[str, int]:
 
 def test_expected_counts_follow_from_the_grid():
     """The hand-counted EXPECTED_JOBS, recomputed from the config file itself."""
-    from nnprune.names import data_driven
+    from nnprune.plan.names import data_driven
 
     config = yaml.safe_load(CONFIG.read_text())
     baselines = (len(config["archs"]) * len(config["train_size"]) * len(config["label_noise"])
@@ -73,7 +73,7 @@ def test_expected_counts_follow_from_the_grid():
 def test_gpu_fmnist_passes_the_config_checks_without_torch():
     """Every SLURM job re-parses the workflow: this config's checks stay torch-free too."""
     code = ("import sys, yaml\n"
-            "from nnprune.studyconfig import check, check_keys\n"
+            "from nnprune.plan.studyconfig import check, check_keys\n"
             f"config = yaml.safe_load(open({str(CONFIG)!r}))\n"
             "check_keys(config)\n"
             "check(config, require_data=False)\n"

@@ -2,11 +2,14 @@ import pytest
 import torch
 from torch import nn
 
+from nnprune.engine.metrics import count_macs, count_params
 from nnprune.errors import UserError
-from nnprune.metrics import count_macs, count_params
 from nnprune.models import build
-from nnprune.pruning import allocate, apply_removal, build_macs_model, model_layout, parse_rates, parse_scheme
-from nnprune.scoring import score_model
+from nnprune.plan.schemes import parse_rates, parse_scheme
+from nnprune.pruning.allocation import allocate, build_macs_model
+from nnprune.pruning.layout import model_layout
+from nnprune.pruning.removal import apply_removal
+from nnprune.pruning.scoring import score_model
 
 
 def test_resnet56_counts_match_published_baseline():
@@ -79,7 +82,7 @@ def test_macs_scheme_reaches_target_and_model_agrees_with_fvcore():
 def test_global_allocations_share_one_ranking():
     """`macs:` pruning and the toy study's global allocation remove prefixes of one order: the
     channels a macs: target removes are exactly the same number of channels by count."""
-    from nnprune.pruning import allocate_channels
+    from nnprune.pruning.allocation import allocate_channels
     from nnprune.toy import global_keep
 
     model = build("resnet20", width=0.5).eval()
@@ -135,7 +138,7 @@ def test_round_to_keeps_multiples_and_lands_near_the_macs_target(text):
 
 
 def test_round_to_one_is_the_plain_scheme_and_bad_values_fail():
-    from nnprune.schemes import scheme_slug
+    from nnprune.plan.schemes import scheme_slug
 
     assert parse_scheme("macs:0.5:round_to=1").round_to == 1
     assert parse_scheme("macs:0.5").round_to == 1
@@ -157,7 +160,7 @@ def test_uniform_macs_removes_the_same_share_everywhere_at_the_closest_macs_cut(
     """uniform-macs:0.404 on ResNet-20 (width 0.5): every group loses int(r * n) channels for one
     rate r whatever the scores, and that r gives the MACs cut closest to 40.4% among all uniform
     rates. At this width they step from about 31% (r = 7/32) to about 44% (r = 1/4), so r = 1/4."""
-    from nnprune.pruning import uniform_rate_for_macs, uniform_removed_counts
+    from nnprune.pruning.allocation import uniform_rate_for_macs, uniform_removed_counts
 
     model, shape, layout, macs_model = _l1_setup()
     channels = {g.key: g.channels for g in layout.groups}
@@ -201,7 +204,7 @@ def test_max_share_caps_every_group_and_still_reaches_the_target():
 
 
 def test_scheme_options_parse_in_any_order_and_name_allocations():
-    from nnprune.schemes import scheme_slug
+    from nnprune.plan.schemes import scheme_slug
 
     both = parse_scheme("macs:0.5:max_share=0.5:round_to=8")
     assert (both.kind, both.value, both.round_to, both.max_share) == ("macs", 0.5, 8, 0.5)
@@ -236,7 +239,7 @@ def test_zero_pad_shortcut_forward_has_no_host_sync():
 
 
 def test_in_mode_restores_every_module_mode_even_after_an_exception():
-    from nnprune.metrics import accuracy
+    from nnprune.engine.metrics import accuracy
     from nnprune.models.mode import in_mode
 
     model = build("resnet20", width=0.25).train()

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from nnprune.aggregate import COLUMNS
-from nnprune.report import build_tables
+from nnprune.analysis.aggregate import COLUMNS
+from nnprune.analysis.report import build_tables
 
 
 def _runs(latency: bool) -> pd.DataFrame:
@@ -35,8 +35,8 @@ def test_by_pruning_has_latency_columns_only_when_measured():
 
 def test_steps_do_not_import_torchvision():
     # torchvision brings torch._dynamo along: 1-2 s of start-up in each of 100+ short jobs.
-    code = ("import sys, nnprune.cli, nnprune.steps, nnprune.models, nnprune.pruning, "
-            "nnprune.scoring; print('torchvision' in sys.modules)")
+    code = ("import sys, nnprune.pipeline.cli, nnprune.pipeline.steps, nnprune.models, nnprune.pruning, "
+            "nnprune.pruning.scoring; print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -60,7 +60,7 @@ def _with_bn_statistics(model, seed=0):
 def test_inference_model_folds_bn_and_keeps_logits():
     import torch
 
-    from nnprune.metrics import inference_model
+    from nnprune.engine.metrics import inference_model
     from nnprune.models import build
 
     torch.manual_seed(0)
@@ -80,7 +80,7 @@ def test_inference_model_folds_bn_and_keeps_logits():
 def test_fast_accuracy_equals_module_accuracy():
     import torch
 
-    from nnprune.metrics import accuracy
+    from nnprune.engine.metrics import accuracy
     from nnprune.models import build
 
     torch.manual_seed(1)
@@ -102,7 +102,7 @@ def test_accuracy_of_an_untraceable_model_runs_it_in_eval_mode():
     which must be in eval mode (batch statistics would change the answer and the running stats)."""
     import torch
 
-    from nnprune.metrics import accuracy
+    from nnprune.engine.metrics import accuracy
 
     class Untraceable(torch.nn.Module):
         def __init__(self):

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from conftest import REPO, require, run_snakemake
-from nnprune import launch
+from nnprune.pipeline import launch
 
 CPU = ["--device", "cpu", "--threads", "1", "--seed", "3"]
 EPOCHS = 2
@@ -57,7 +57,7 @@ def _pipeline(nnprune_bin: str, root: Path, data_root: Path) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def warm_server():
-    """nnprune's warm server (nnprune/launch.py), as a local workflow run starts it: the socket
+    """nnprune's warm server (nnprune/pipeline/launch.py), as a local workflow run starts it: the socket
     path, for NNPRUNE_WARM."""
     process, path = launch.start_server()
     assert path is not None, "the warm server did not come up"
@@ -157,7 +157,7 @@ def test_deterministic_config_key_reaches_every_network_step(snakemake_bin, tmp_
 
 
 def test_deterministic_flag_enables_deterministic_algorithms(monkeypatch):
-    from nnprune.device import seed_everything
+    from nnprune.engine.device import seed_everything
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)    # restored afterwards
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
@@ -224,7 +224,7 @@ def test_train_killed_after_an_epoch_resumes_to_identical_weights(pipelines, nnp
 def _tiny_fit(resume_path: Path, epochs: int, lr: float = 0.1, with_lr: bool = False, **config) -> list[str]:
     """A few epochs of a tiny conv net on random images; returns the log lines."""
     from nnprune.data.loader import Batches
-    from nnprune.train import TrainConfig, fit
+    from nnprune.engine.training import TrainConfig, fit
 
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8, generator=generator)
@@ -249,7 +249,7 @@ def test_cosine_batch_schedule_anneals_over_every_batch_of_the_run(tmp_path):
     after epoch 1 and 0 after the last batch, as is that of a 3-batch budget."""
     import math
 
-    from nnprune.train import TrainConfig, make_scheduler
+    from nnprune.engine.training import TrainConfig, make_scheduler
 
     def lrs(schedule: str) -> list[float]:
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
@@ -307,7 +307,7 @@ def test_fit_shows_a_progress_bar_only_on_a_terminal(terminal, tmp_path, capsys,
 
 @pytest.mark.parametrize("terminal", [True, False])
 def test_scoring_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(terminal, capsys, monkeypatch):
-    from nnprune.progress import progress_callback
+    from nnprune.engine.progress import progress_callback
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     lines: list[str] = []
@@ -429,7 +429,7 @@ def test_killed_workflow_reruns_only_unfinished_jobs_to_the_same_runs_csv(
 
 # ------------------------------------------------------------------ 4. atomic outputs
 def test_interrupted_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
-    from nnprune.io import atomic_write, load_torch, save_torch, write_json
+    from nnprune.files import atomic_write, load_torch, save_torch, write_json
 
     metrics = tmp_path / "metrics.json"
     write_json(metrics, {"acc": 1.0})
@@ -470,8 +470,8 @@ def test_every_cli_output_is_renamed_into_place(smoke_local, fashion_root, tmp_p
     must have been renamed into place (written to a temporary file first), none written directly."""
     import gzip
 
-    from nnprune.cli import main
     from nnprune.data.fetch import FASHION_FILES, _copy_from_debian
+    from nnprune.pipeline.cli import main
 
     renamed: set[Path] = set()
     real_replace = os.replace
@@ -529,9 +529,9 @@ def test_every_cli_output_is_renamed_into_place(smoke_local, fashion_root, tmp_p
 @pytest.fixture(scope="module")
 def inputs(pipelines, tmp_path_factory) -> dict[str, Path]:
     """A trained baseline, its scores, and damaged or mismatched variants of them."""
-    from nnprune.checkpoint import save_model
-    from nnprune.cli import main
     from nnprune.models import build
+    from nnprune.pipeline.cli import main
+    from nnprune.pruning.model_file import save_model
 
     folder = tmp_path_factory.mktemp("bad-inputs")
     model = pipelines[0] / "train" / "model.pt"
@@ -718,7 +718,7 @@ def assert_provenance_names_the_checkout(commit: str | None, dirty: bool | None)
 @pytest.mark.integration
 def test_every_metrics_json_records_config_and_provenance(smoke_local):
     from nnprune import __version__
-    from nnprune.cli import build_parser
+    from nnprune.pipeline.cli import build_parser
 
     subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
     study = smoke_local[0] / "results" / "smoke"

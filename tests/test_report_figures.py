@@ -1,4 +1,4 @@
-"""The figures of nnprune.report, read back from the matplotlib objects they are drawn with: titles,
+"""The figures of nnprune.analysis.report, read back from the matplotlib objects they are drawn with: titles,
 axis labels, the plotted x and y values, one series per criterion in the study's fixed order, and
 one colour per criterion across every figure. Studies: the committed default (one MACs target at two
 allocations, one score_images), and small synthetic ones with two pruning levels, two score_images
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-import nnprune.report as report
-from nnprune.verdicts import FOCUS
+import nnprune.analysis.report as report
+from nnprune.analysis.verdicts import FOCUS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -101,7 +101,7 @@ def test_one_pruning_level_is_a_per_criterion_figure_titled_by_the_level():
     clean = report.at_budget(runs)
     clean = clean[(clean.label_noise == 0.0) & clean.score_images.isin([0, 2048])]
     entries = {"macs:0.404": 0, "uniform-macs:0.404": 1}
-    from nnprune.budgets import budget_label, budget_order
+    from nnprune.plan.budgets import budget_label, budget_order
 
     largest = budget_label(max(CONFIG["finetune"]["budgets"], key=budget_order))       # "2 epochs"
     assert [ax.get_title() for ax in fig.axes[:3]] == [

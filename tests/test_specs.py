@@ -1,6 +1,6 @@
-"""One source of truth: the step specs (nnprune/specs.py), the command line and the config schema
+"""One source of truth: the step specs (nnprune/plan/specs.py), the command line and the config schema
 agree on names, defaults and choices; the CLI maps flags and --spec JSON onto the specs; each
-workflow job's spec keeps lists as lists; run paths come from nnprune/paths.py."""
+workflow job's spec keeps lists as lists; run paths come from nnprune/plan/paths.py."""
 from __future__ import annotations
 
 import argparse
@@ -13,17 +13,17 @@ import pytest
 import yaml
 
 from conftest import REPO
-from nnprune import jobspecs, paths
 from nnprune.errors import UserError
-from nnprune.specs import STEP_SPECS, TrainConfig, default_of, field_type, from_values
-from nnprune.studyconfig import load_schema
+from nnprune.plan import jobspecs, paths
+from nnprune.plan.specs import STEP_SPECS, TrainConfig, default_of, field_type, from_values
+from nnprune.plan.studyconfig import load_schema
 
 SCHEMA = load_schema()
 CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"]
 
 
 def step_parsers() -> dict[str, argparse.ArgumentParser]:
-    from nnprune.cli import build_parser
+    from nnprune.pipeline.cli import build_parser
 
     return next(a for a in build_parser()._actions if a.dest == "command").choices
 
@@ -109,7 +109,7 @@ def test_schema_sections_name_spec_fields_with_the_same_choices(section):
 
 # ---------------------------------------------------------------- the CLI maps onto specs
 def parse(argv: list[str]):
-    from nnprune.cli import build_parser, spec_from_args
+    from nnprune.pipeline.cli import build_parser, spec_from_args
 
     return spec_from_args(build_parser().parse_args(argv), argv)
 
@@ -155,7 +155,7 @@ def study_config(name: str) -> dict:
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_job_spec_of_a_study_is_a_valid_spec_with_lists_kept(name):
-    from nnprune.specs import FinetuneSpec, PruneSpec, ScoreSpec, ToySpec, TrainSpec
+    from nnprune.plan.specs import FinetuneSpec, PruneSpec, ScoreSpec, ToySpec, TrainSpec
 
     config = study_config(name)
     arch, options = next(iter(config["archs"].items()))
@@ -174,7 +174,7 @@ def test_every_job_spec_of_a_study_is_a_valid_spec_with_lists_kept(name):
     prune = from_values(PruneSpec, {**json.loads(jobspecs.prune_job(config, config["pruning"][-1], 3)),
                                     "model": "m", "scores": "s", **io})
     assert (prune.pruning, prune.bn_recalibration, prune.seed) == (config["pruning"][-1], config["bn_recalibration"], 3)
-    from nnprune.budgets import study_budgets
+    from nnprune.plan.budgets import study_budgets
 
     for budget in study_budgets(config["finetune"]):   # each budget sets the fine-tune's own schedule
         finetune = from_values(FinetuneSpec, {**json.loads(jobspecs.finetune_job(config, 3, budget.text)),
@@ -191,9 +191,9 @@ def test_every_job_spec_of_a_study_is_a_valid_spec_with_lists_kept(name):
 
 # ---------------------------------------------------------------- run paths
 def test_paths_reproduce_the_committed_default_study_layout():
-    """Every committed run of results/default sits where nnprune.paths puts a run with the
+    """Every committed run of results/default sits where nnprune.plan.paths puts a run with the
     parameters its metrics.json records."""
-    from nnprune.schemes import scheme_slug
+    from nnprune.plan.schemes import scheme_slug
 
     study = REPO / "results" / "default"
     pruned = sorted(study.glob("runs/*/*/*/pruned/metrics.json"))
@@ -221,8 +221,8 @@ def test_paths_reproduce_the_committed_default_study_layout():
 def test_stability_reads_the_baseline_from_metrics_json_not_the_path(tmp_path):
     import torch
 
-    from nnprune.aggregate import score_stability
-    from nnprune.io import save_torch, write_json
+    from nnprune.analysis.aggregate import score_stability
+    from nnprune.files import save_torch, write_json
 
     files = []
     for size, scores in ((32, [3.0, 1.0, 2.0, 0.0]), (256, [3.0, 2.0, 1.0, 0.0])):

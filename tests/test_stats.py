@@ -1,11 +1,11 @@
-"""nnprune.stats on synthetic paired data: the four verdicts, no pseudo-replication, Holm by hand,
+"""nnprune.analysis.stats on synthetic paired data: the four verdicts, no pseudo-replication, Holm by hand,
 the minimum detectable difference against a simulation, the seed split and "holds where"."""
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from nnprune.stats import (
+from nnprune.analysis.stats import (
     holds_where,
     holm,
     min_detectable_difference,

@@ -45,8 +45,8 @@ def test_dry_run_succeeds(name, snakemake_bin, tmp_path):
 def test_config_readme_states_each_configs_epochs_budgets_and_seeds():
     """config/README.md's columns for each config/*.yaml, computed from the yaml: training epochs of
     the clean (and noisy) baselines, fine-tuning budgets, clean (and noisy) seeds."""
-    from nnprune.budgets import study_budgets
-    from nnprune.specs import TrainSpec
+    from nnprune.plan.budgets import study_budgets
+    from nnprune.plan.specs import TrainSpec
 
     rows = readme_configs()
     assert set(rows) == {path.name for path in (REPO / "config").glob("*.yaml")} == {f"{n}.yaml" for n in CONFIGS}
@@ -67,7 +67,7 @@ def test_paper_config_covers_every_arch_criterion_pruning(snakemake_bin, tmp_pat
     config = yaml.safe_load(configfile.read_text())
     result = dry_run(snakemake_bin, tmp_path, configfile)
     assert result.returncode == 0, result.stderr[-3000:]
-    from nnprune.pruning import scheme_slug
+    from nnprune.plan.schemes import scheme_slug
 
     seen = set(re.findall(r"results/paper-cifar10/runs/[^_]+__([a-z0-9]+)__[^/]+/([a-z0-9-]+)_si\d+/"
                           r"([^/]+)/pruned/metrics\.json", result.stdout))
@@ -120,10 +120,10 @@ def test_bad_config_fails_before_any_job(changes, expected, snakemake_bin, tmp_p
 def test_main_label_noise_is_the_lowest_in_the_grid_and_the_tables(snakemake_bin, tmp_path):
     """label_noise listed high to low: the sparse grid sweeps the pruning levels at the lowest
     level, and the tables built from those runs take the same one as their main level."""
-    from nnprune.aggregate import COLUMNS
-    from nnprune.report import build_tables
-    from nnprune.schemes import scheme_slug
-    from nnprune.studyconfig import main_label_noise
+    from nnprune.analysis.aggregate import COLUMNS
+    from nnprune.analysis.report import build_tables
+    from nnprune.plan.schemes import scheme_slug
+    from nnprune.plan.studyconfig import main_label_noise
 
     grid = {"mode": "sparse", "main_score_images": 256, "main_pruning": "uniform:0.1"}
     configfile = _write_config(tmp_path, label_noise=[0.2, 0.0], grid=grid)
@@ -259,8 +259,8 @@ def test_smoke_tables_and_figures_exist(smoke_local):
     import matplotlib.image
     import numpy as np
 
-    from nnprune.names import CRITERION_SOURCES
-    from nnprune.report import criterion_color
+    from nnprune.analysis.report import criterion_color
+    from nnprune.plan.names import CRITERION_SOURCES
 
     study = smoke_local[0] / "results" / "smoke"
     for name in TABLES:
@@ -279,7 +279,7 @@ def test_smoke_tables_and_figures_exist(smoke_local):
 def test_table_means_equal_means_recomputed_from_runs(smoke_local):
     study = smoke_local[0] / "results" / "smoke"
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
-    from nnprune.aggregate import at_budget
+    from nnprune.analysis.aggregate import at_budget
 
     every_budget = pd.read_csv(study / "runs.csv")
     runs = at_budget(every_budget)        # the tables read each run at the study's largest budget

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, require
-from nnprune.report import build_tables, summarise, write_table
-from nnprune.table_text import latex_escape, mean_sd, number
+from nnprune.analysis.report import build_tables, summarise, write_table
+from nnprune.analysis.table_text import latex_escape, mean_sd, number
 
 DOCUMENT = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{%s}\n\\end{document}\n"
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -111,7 +111,7 @@ def test_paper_comparison_formats_like_the_other_tables(tmp_path):
     assert (r"FPGM (He et al. 2019), reported & ResNet-56 / CIFAR-10 & fpgm & 93.59 & -- & 93.49 & 52.6 & -- & -- "
             "\\\\") in tex
     assert "82.920000" not in tex and not NAN.search(md + csv + tex)
-    from nnprune.names import CRITERION_SOURCES
+    from nnprune.plan.names import CRITERION_SOURCES
 
     listed = {line.split("|")[3].strip() for line in md.splitlines()[4:]}
     assert {c for c in listed if not c.endswith("(reported only)")} <= set(CRITERION_SOURCES)

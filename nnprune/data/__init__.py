@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
-from ..names import DATASET_NAMES, check_registered
-from .datasets import DATASETS, DatasetSpec, dataset_spec, load_images
-from .loader import Batches
-from .noise import NOISE_KINDS, flip_labels
+from nnprune.errors import UserError
+from nnprune.plan.names import DATASET_FILES, DATASET_NAMES, check_registered
+from nnprune.data.datasets import DATASETS, DatasetSpec, dataset_spec, load_images
+from nnprune.data.loader import Batches
+from nnprune.data.noise import NOISE_KINDS, flip_labels
 
 
 @dataclass
@@ -70,7 +70,7 @@ def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, va
         if test_size is not None:
             raise UserError("test_size is only supported for in-memory datasets, not imagenet",
                             "remove test_size from the config (ImageNet runs use the whole val/ set)")
-        from .folder import prepare_folder
+        from nnprune.data.folder import prepare_folder
         return prepare_folder(root, train_size=train_size, val_size=val_size, label_noise=label_noise,
                               noise_kind=noise_kind, seed=seed, split_seed=split_seed)
     spec = dataset_spec(dataset)
@@ -102,6 +102,8 @@ def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, va
 
 
 check_registered("dataset", set(DATASETS) | {"imagenet"}, set(DATASET_NAMES))
+check_registered("dataset folder", {n: s.folder for n, s in DATASETS.items()},
+                 {n: file.split("/")[0] for n, file in DATASET_FILES.items()})
 
 __all__ = ["DATASETS", "DataBundle", "DatasetSpec", "NOISE_KINDS", "Batches", "dataset_spec",
            "flip_labels", "load_images", "prepare", "test_subset"]

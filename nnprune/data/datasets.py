@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError
+from nnprune.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def load_images(name: str, root: str | Path, train: bool) -> tuple[torch.Tensor,
     `<root>/.nnprune-cache/` (written atomically); later loads read the cache, since parsing
     costs a second or more in every one of a study's short jobs.
     """
-    from ..io import load_torch, save_torch
+    from nnprune.files import load_torch, save_torch
 
     cache = Path(root) / ".nnprune-cache" / f"{name}-{'train' if train else 'test'}.pt"
     if cache.is_file():

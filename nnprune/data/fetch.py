@@ -12,8 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import UserError
-from .datasets import dataset_spec
+from nnprune.errors import UserError
+from nnprune.data.datasets import dataset_spec
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -28,7 +28,7 @@ def _fashion_present(raw: Path) -> bool:
 def _copy_from_debian(raw: Path, source: Path = DEBIAN_DIR) -> bool:
     if not all((source / f"{name}.gz").is_file() for name in FASHION_FILES):
         return False
-    from ..io import atomic_write
+    from nnprune.files import atomic_write
 
     for name in FASHION_FILES:
         def unpack(tmp: str, packed: Path = source / f"{name}.gz") -> None:
@@ -81,7 +81,7 @@ def fetch(name: str, root: str | Path) -> str:
         )
     spec = dataset_spec(name)
     try:
-        from .datasets import load_images
+        from nnprune.data.datasets import load_images
         load_images(name, root, train=False)
         return "present"
     except UserError:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
-from .datasets import DatasetSpec
-from .noise import flip_labels
+from nnprune.errors import UserError
+from nnprune.data.datasets import DatasetSpec
+from nnprune.data.noise import flip_labels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import UserError
-from ..names import NOISE_KINDS
+from nnprune.errors import UserError
+from nnprune.plan.names import NOISE_KINDS
 
 PAIR_MAPS: dict[str, dict[int, int]] = {
     # Fashion-MNIST: 0 T-shirt, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,

@@ -12,15 +12,15 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import UserError
-from ..names import ARCHITECTURES, check_registered
-from . import googlenet
-from .densenet import DenseNet40
-from .googlenet import GoogLeNet
-from .mlp import MLP
-from .resnet_cifar import CifarResNet, ZeroPadShortcut
-from .resnet_imagenet import resnet50
-from .vgg import VGG16
+from nnprune.errors import UserError
+from nnprune.models import googlenet
+from nnprune.models.densenet import DenseNet40
+from nnprune.models.googlenet import GoogLeNet
+from nnprune.models.mlp import MLP
+from nnprune.models.resnet_cifar import CifarResNet, ZeroPadShortcut
+from nnprune.models.resnet_imagenet import resnet50
+from nnprune.models.vgg import VGG16
+from nnprune.plan.names import ARCHITECTURES, check_registered
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": partial(CifarResNet, 20),

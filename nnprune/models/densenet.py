@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import init_conv_bn
-from .resnet_cifar import scaled
+from nnprune.models.layers import init_conv_bn
+from nnprune.models.resnet_cifar import scaled
 
 
 class DenseLayer(nn.Module):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConvBNReLU, init_conv_bn
-from .resnet_cifar import scaled
+from nnprune.models.layers import ConvBNReLU, init_conv_bn
+from nnprune.models.resnet_cifar import scaled
 
 # name: (1x1, 3x3 reduce, 3x3, double-3x3 reduce, double-3x3, pool projection)
 INCEPTIONS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .resnet_cifar import scaled
+from nnprune.models.resnet_cifar import scaled
 
 
 class MLP(nn.Module):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import UserError
+from nnprune.errors import UserError
 
 
 def resnet50(num_classes: int = 1000, in_channels: int = 3, width: float = 1.0) -> nn.Module:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConvBNReLU, init_conv_bn
-from .resnet_cifar import scaled
+from nnprune.models.layers import ConvBNReLU, init_conv_bn
+from nnprune.models.resnet_cifar import scaled
 
 STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 

@@ -7,7 +7,7 @@ import json
 TABLES = ["by_pruning", "by_score_images", "by_label_noise", "paper_comparison"]
 # A figure is drawn only along an axis with two values or more: the main pruning level's runs at
 # several score_images (main label noise), at several label-noise levels (main score_images), scores at
-# several score_images. figures/notes.md says why any figure is absent (nnprune.report.absent_figures).
+# several score_images. figures/notes.md says why any figure is absent (nnprune.analysis.report.absent_figures).
 SWEPT_SIZES = {
     si for base, _, si, prune in RUNS if si > 0 and prune == MAIN_SLUG and BASELINES[base]["label_noise"] == MAIN_NOISE
 }
@@ -25,7 +25,7 @@ if any(finetuned(run) for run in RUNS):
     TABLES.append("by_budget")
     FIGURES.append("acc_vs_budget")
 FIGURE_CAPTIONS = {"acc_vs_budget": "budget"}
-# One forest plot per claim, written for every study (a claim it does not test says so): nnprune.claims.CLAIM_NAMES.
+# One forest plot per claim, written for every study (a claim it does not test says so): nnprune.analysis.claims.CLAIM_NAMES.
 CLAIM_FORESTS = ["toy", "data_size", "label_noise", "cnn"]
 
 

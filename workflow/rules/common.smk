@@ -6,11 +6,12 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from nnprune import jobspecs, launch, paths
-from nnprune.budgets import study_budgets
+from nnprune.plan import jobspecs, paths
+from nnprune.pipeline import launch
+from nnprune.plan.budgets import study_budgets
 from nnprune.errors import UserError
-from nnprune.schemes import scheme_slug
-from nnprune.studyconfig import check, check_schema, main_label_noise
+from nnprune.plan.schemes import scheme_slug
+from nnprune.plan.studyconfig import check, check_schema, main_label_noise
 
 
 def _fail(problem, fix):
@@ -30,14 +31,14 @@ except UserError as error:
 
 # The dataset is checked when execution starts (before any job), not at parse time, so that
 # `snakemake -n` works on a machine without the data (e.g. the paper configs on a laptop).
-# A local run then starts nnprune's warm server (nnprune/launch.py): the jobs' `nnprune` commands
+# A local run then starts nnprune's warm server (nnprune/pipeline/launch.py): the jobs' `nnprune` commands
 # fork from one process that has imported torch once, instead of importing it 200 times. Cluster
 # jobs, and any run with NNPRUNE_NO_WARM=1, start each command in its own process.
 WARM = {}
 
 
 onstart:
-    from nnprune.studyconfig import check_dataset
+    from nnprune.plan.studyconfig import check_dataset
 
     try:
         check_dataset(config)
@@ -90,7 +91,7 @@ resource_scopes:
     gpu_slots="local",
 
 
-from nnprune.names import TOY_DATASET_NAMES, data_driven
+from nnprune.plan.names import TOY_DATASET_NAMES, data_driven
 
 DATA_CRITERIA = [c for c in config["criteria"] if data_driven(c)]
 FREE_CRITERIA = [c for c in config["criteria"] if not data_driven(c)]
@@ -203,7 +204,7 @@ RUNS = [
 ]
 
 
-# Path templates of the rules (wildcards in braces), from nnprune.paths like every path of a study.
+# Path templates of the rules (wildcards in braces), from nnprune.plan.paths like every path of a study.
 BASELINE_DIR = paths.baseline_dir(OUT, "{base}")
 RUN_DIR = paths.run_dir(OUT, "{base}", "{crit}", "{si}", "{prune}")
 RUN_NAME = paths.run_name("{base}", "{crit}", "{si}", "{prune}")  # of logs and benchmarks
@@ -217,7 +218,7 @@ def score_metrics(base, crit, si):
     return f"{paths.score_dir(OUT, base, crit, si)}/metrics.json"
 
 
-# Each job's settings as one JSON spec (nnprune.jobspecs): lists stay lists, numbers numbers.
+# Each job's settings as one JSON spec (nnprune.plan.jobspecs): lists stay lists, numbers numbers.
 def train_spec(wildcards):
     return jobspecs.train_job(config, BASELINES[wildcards.base])
 

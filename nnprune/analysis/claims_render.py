@@ -1,15 +1,16 @@
 """claims.md and the forest plots (claims_forest_{claim}.png/.pdf), from the Claim records of
-nnprune/verdicts.py. Nothing here computes a statistic."""
+nnprune/analysis/verdicts.py. Nothing here computes a statistic."""
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-from .table_text import number
-from .verdicts import FLOOR, FOCUS, INSIDE, NOT_RIVALS, OUTSIDE, Claim, ClaimSettings
+from nnprune.analysis.table_text import number
+from nnprune.analysis.verdicts import FLOOR, FOCUS, INSIDE, NOT_RIVALS, OUTSIDE, Claim, ClaimSettings
 
 RULE = (
-    "Fixed before the run (nnprune/stats.py, nnprune/verdicts.py). At each operating point of a claim, "
+    "Fixed before the run (nnprune/analysis/stats.py, nnprune/analysis/verdicts.py). At each operating point of a "
+    "claim, "
     "d = metric(nuclear) - metric(comparator), with the metric oriented so that higher is better, is averaged "
     "within each seed (over its layers, datasets, ...): the seed is the replicate, and `pairs` counts seeds. "
     "Over the seeds: a (1 - alpha) Student-t interval of the mean of d and a two-sided paired t-test, its "
@@ -238,7 +239,7 @@ def forest(claim: Claim | None, name: str):
 
 
 def write_forests(claims: list[Claim], folder: Path, names: tuple[str, ...]) -> list[Path]:
-    from .report import save_figure
+    from nnprune.analysis.report import save_figure
 
     by_name = {claim.name: claim for claim in claims}
     written = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .names import CRITERION_SOURCES, DATA_DRIVEN_SOURCES, check_registered
+from nnprune.plan.names import CRITERION_SOURCES, DATA_DRIVEN_SOURCES, check_registered
 
 _POOL: dict[int, ThreadPoolExecutor] = {}
 

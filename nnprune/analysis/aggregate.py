@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
-from .budgets import NOT_FINETUNED, budget_from_section, budget_order
-from .io import read_json
+from nnprune.files import read_json
+from nnprune.plan import paths
+from nnprune.plan.budgets import NOT_FINETUNED, budget_from_section, budget_order
 
 COLUMNS = ["dataset", "arch", "width", "train_size", "train_epochs", "label_noise", "noise_kind", "seed",
            "criterion", "score_images", "pruning", "budget", "macs_base", "macs_pruned", "params_base",
@@ -128,7 +128,7 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
     import torch
     from scipy.stats import spearmanr
 
-    from .io import load_torch
+    from nnprune.files import load_torch
 
     entries, baselines = [], {}
     for path in score_paths:

@@ -1,19 +1,19 @@
 """The study-wide steps: aggregate, report, claims, and the toy study (toy, toy-report). Each is a
-function of its typed spec (`nnprune.specs`) returning a `StepResult`, as in `steps`."""
+function of its typed spec (`nnprune.plan.specs`) returning a `StepResult`, as in `steps`."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .io import load_torch, save_torch
-from .specs import AggregateSpec, ClaimsSpec, ReportSpec, StepResult, ToyReportSpec, ToySpec
-from .steps import Step
+from nnprune.files import load_torch, save_torch
+from nnprune.pipeline.steps import Step
+from nnprune.plan.specs import AggregateSpec, ClaimsSpec, ReportSpec, StepResult, ToyReportSpec, ToySpec
 
 
 def aggregate(spec: AggregateSpec) -> StepResult:
     """OUT/runs.csv (one row per pruned model) and OUT/stability.csv from the runs' and score
     files' metrics; returns both frames as outputs "runs" and "stability"."""
-    from .aggregate import collect_runs, score_stability
-    from .io import write_text
+    from nnprune.analysis.aggregate import collect_runs, score_stability
+    from nnprune.files import write_text
 
     out = Path(spec.out)
     frame = collect_runs([Path(p) for p in spec.runs], study_dir=out, budgets=spec.budgets)
@@ -26,7 +26,7 @@ def aggregate(spec: AggregateSpec) -> StepResult:
 
 def report(spec: ReportSpec) -> StepResult:
     """Tables and figures of a study from its runs.csv and stability.csv; output "files"."""
-    from .report import write_report
+    from nnprune.analysis.report import write_report
 
     written = write_report(Path(spec.study_dir), main_pruning=spec.main_pruning,
                            main_score_images=spec.main_score_images, criteria=spec.criteria)
@@ -37,8 +37,8 @@ def report(spec: ReportSpec) -> StepResult:
 def toy(spec: ToySpec) -> StepResult:
     """One toy dataset, every seed: writes OUT/toy.csv, OUT/boundaries.pt, OUT/metrics.json;
     outputs "frame" (the rows) and "boundaries"."""
-    from .io import write_text
-    from .toy import run_dataset
+    from nnprune.files import write_text
+    from nnprune.toy import run_dataset
 
     step = Step("toy", spec)
     frame, boundaries = run_dataset(spec.dataset, spec)
@@ -56,9 +56,9 @@ def toy_report(spec: ToyReportSpec) -> StepResult:
     """Toy figures and the combined toy.csv from the per-dataset outputs; output "frame"."""
     import pandas as pd
 
-    from .io import write_text
-    from .report import save_figure
-    from .toy import plot_boundaries, plot_curves
+    from nnprune.analysis.report import save_figure
+    from nnprune.files import write_text
+    from nnprune.toy import plot_boundaries, plot_curves
 
     out = Path(spec.out)
     frames = [pd.read_csv(Path(d) / "toy.csv") for d in spec.inputs]
@@ -80,9 +80,9 @@ def toy_report(spec: ToyReportSpec) -> StepResult:
 def claims(spec: ClaimsSpec) -> StepResult:
     """claims.md, claims.json and one forest plot per claim in the study directory, by the decision
     rule of `settings`; output "claims" (the verdicts)."""
-    from .claims import write_claims
-    from .specs import StudyScale, from_values
-    from .verdicts import ClaimSettings
+    from nnprune.analysis.claims import write_claims
+    from nnprune.analysis.verdicts import ClaimSettings
+    from nnprune.plan.specs import StudyScale, from_values
 
     settings = ClaimSettings.from_mapping(spec.settings)
     scale = from_values(StudyScale, spec.scale)

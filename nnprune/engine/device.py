@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from .errors import UserError
+from nnprune.errors import UserError
 
 
 def resolve_device(preference: str = "auto") -> torch.device:

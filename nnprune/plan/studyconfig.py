@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from nnprune.errors import UserError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: Path = SCHEMA) -> dict:
@@ -30,7 +30,7 @@ def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
     """Unknown top-level keys, then settings of the wrong type or missing (so that a string
     given for a list is named as such, not read letter by letter), then unknown criteria and
     architectures, each named with the allowed ones."""
-    from .names import ARCHITECTURES, CRITERION_SOURCES
+    from nnprune.plan.names import ARCHITECTURES, CRITERION_SOURCES
 
     schema = schema or load_schema()
     if not isinstance(config, dict) or not config:
@@ -57,7 +57,7 @@ def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
 
 def check_schema(config: dict[str, Any], schema: dict | None = None) -> None:
     """The config against workflow/schemas/config.schema.yaml (defaults are not set here), with
-    nnprune's own messages: `check_keys`, then the pruning strings as nnprune.schemes parses
+    nnprune's own messages: `check_keys`, then the pruning strings as nnprune.plan.schemes parses
     them, then any other schema rule. Raises a UserError naming the key, the value and the
     allowed form, never the schema's regex."""
     schema = schema or load_schema()
@@ -164,7 +164,7 @@ def schema_error(error) -> UserError:
     if rule in ("minItems", "minProperties"):
         return UserError(f"config key {key!r} is empty", f"give at least {_items(error.validator_value)}")
     if rule == "pattern" and key.endswith("pruning"):
-        from .schemes import parse_scheme
+        from nnprune.plan.schemes import parse_scheme
 
         try:
             parse_scheme(value)
@@ -199,7 +199,7 @@ def check_config_file(path: str | Path) -> str:
 
 def check_pruning(config: dict[str, Any]) -> None:
     """Every pruning string parses, and per-layer rate strings fit each architecture."""
-    from .schemes import parse_scheme
+    from nnprune.plan.schemes import parse_scheme
 
     for arch in config["archs"]:
         for text in config["pruning"]:
@@ -227,8 +227,8 @@ def check_pruning(config: dict[str, Any]) -> None:
 
 def _check_rates_length(arch: str, scheme) -> None:
     """A rate string's length against the architecture's prunable layers (or rate units), from
-    the torch-free table in nnprune.schemes: parsing a config builds no model."""
-    from .schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS, check_rates_count
+    the torch-free table in nnprune.plan.schemes: parsing a config builds no model."""
+    from nnprune.plan.schemes import PRUNABLE_LAYERS, RATE_UNIT_COUNTS, check_rates_count
 
     try:
         check_rates_count(len(scheme.value), PRUNABLE_LAYERS[arch], arch, RATE_UNIT_COUNTS.get(arch))
@@ -238,8 +238,8 @@ def _check_rates_length(arch: str, scheme) -> None:
 
 def check_budgets(config: dict[str, Any]) -> None:
     """finetune.budgets: each one well formed (count >= 1, unit e or b), none repeated, and not
-    set beside finetune.epochs / batches_per_epoch (nnprune.budgets)."""
-    from .budgets import study_budgets
+    set beside finetune.epochs / batches_per_epoch (nnprune.plan.budgets)."""
+    from nnprune.plan.budgets import study_budgets
 
     try:
         study_budgets(config.get("finetune") or {})
@@ -266,17 +266,11 @@ def check_sizes(config: dict[str, Any]) -> None:
 
 def dataset_missing(config: dict[str, Any], workdir: Path = Path(".")) -> str | None:
     """None when the dataset is readable under data_root, else what is missing."""
-    from .data.datasets import DATASETS
+    from nnprune.plan.names import DATASET_FILES
 
     root = workdir / config.get("data_root", "data")
     name = config["dataset"]
-    if name == "imagenet":
-        needed = [root / "train", root / "val"]
-    elif name in ("fashion-mnist", "mnist"):
-        folder = "FashionMNIST" if name == "fashion-mnist" else "MNIST"
-        needed = [root / folder / "raw" / "train-images-idx3-ubyte"]
-    else:
-        needed = [root / DATASETS[name].folder]
+    needed = [root / "train", root / "val"] if name == "imagenet" else [root / DATASET_FILES[name]]
     missing = [str(p) for p in needed if not p.exists()]
     return ", ".join(missing) or None
 

@@ -1,4 +1,5 @@
-"""Atomic file output and safe loading.
+"""Atomic file output and safe loading (torch-free to import: torch loads when a tensor file is
+read or written).
 
 Every file nnprune writes goes to a temporary file in the destination directory and is renamed
 into place, so an interrupted job never leaves a half-written file that looks complete.
@@ -16,9 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .errors import UserError
+from nnprune.errors import UserError
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +81,7 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
+    if type(value).__module__ == "torch" and hasattr(value, "tolist"):     # a torch.Tensor
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
@@ -100,11 +99,15 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    import torch
+
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     """Load a tensor file with `weights_only=True`; bad files raise UserError naming the fix."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist", "run the step that produces it first")

@@ -1,7 +1,7 @@
 """`nnprune` command line: fetch-data | check-config | train | score | prune | finetune | evaluate |
 aggregate | report | claims | toy | toy-report.
 
-A command's flags are the fields of its spec in `nnprune.specs`, with the same names, defaults and
+A command's flags are the fields of its spec in `nnprune.plan.specs`, with the same names, defaults and
 choices; list settings take several values (`--score-images 32 128` or `32,128`), mapping settings
 (claims --settings) a JSON object. `--spec` gives
 settings as one JSON object, inline or in a file (the workflow passes one per job); flags given
@@ -16,8 +16,17 @@ import json
 import sys
 from dataclasses import MISSING, Field, fields
 
-from .errors import UserError
-from .specs import STEP_SPECS, DataSpec, RunOptions, TrainConfig, default_of, field_type, from_values, read_spec
+from nnprune.errors import UserError
+from nnprune.plan.specs import (
+    STEP_SPECS,
+    DataSpec,
+    RunOptions,
+    TrainConfig,
+    default_of,
+    field_type,
+    from_values,
+    read_spec,
+)
 
 DESCRIPTION = __doc__
 SUMMARIES = {
@@ -81,7 +90,7 @@ def add_spec_options(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .criteria import CRITERIA
+    from nnprune.pruning.criteria import CRITERIA
 
     parser = argparse.ArgumentParser(prog="nnprune", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,7 +165,7 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:                # the `nnprune` command: a warm server runs it when there is one
-        from .launch import run_warm, tune_allocator
+        from nnprune.pipeline.launch import run_warm, tune_allocator
         code = run_warm(sys.argv[1:])
         if code is not None:
             return code
@@ -165,15 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fetch-data":
-            from .data.fetch import fetch
+            from nnprune.data.fetch import fetch
             how = fetch(args.dataset, args.root)
             print(f"nnprune: {args.dataset} ready under {args.root} ({how})")
             return 0
         if args.command == "check-config":
-            from .studyconfig import check_config_file
+            from nnprune.plan.studyconfig import check_config_file
             print(f"nnprune: {args.configfile} is a valid config of study {check_config_file(args.configfile)}")
             return 0
-        from . import api
+        from nnprune import api
 
         getattr(api, args.command.replace("-", "_"))(spec_from_args(args, argv))
         return 0

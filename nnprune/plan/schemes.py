@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .errors import UserError
+from nnprune.errors import UserError
 
 HRANK_PRESETS: dict[str, str] = {
     "vgg16": "[0.95]+[0.5]*6+[0.9]*4+[0.8]*2",

@@ -1,7 +1,7 @@
 """Verdicts on the energy-aware paper's claims, computed from runs.csv, stability.csv and the toy
-results: which rows each claim reads, its metric and its swept axis. The rule (nnprune/stats.py)
-and the comparisons at every operating point (nnprune/verdicts.py) were fixed before the run;
-claims.md restates them (nnprune/claims_render.py).
+results: which rows each claim reads, its metric and its swept axis. The rule (nnprune/analysis/stats.py)
+and the comparisons at every operating point (nnprune/analysis/verdicts.py) were fixed before the run;
+claims.md restates them (nnprune/analysis/claims_render.py).
 
   toy          100 - boundary change (%), per share of hidden units removed; seeds x datasets
   data_size    per-layer Spearman of scores from score_images images with those from the
@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .aggregate import at_budget, one_per_run, study_budgets_of
-from .budgets import BN, RAW, budget_label, budget_order, parse_budget
-from .errors import UserError
-from .specs import StudyScale
-from .studyconfig import main_label_noise
-from .table_text import number
-from .verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
+from nnprune.analysis.aggregate import at_budget, one_per_run, study_budgets_of
+from nnprune.analysis.table_text import number
+from nnprune.analysis.verdicts import Claim, ClaimInput, ClaimSettings, Family, assess, same_value, standard_frame
+from nnprune.errors import UserError
+from nnprune.plan.budgets import BN, RAW, budget_label, budget_order, parse_budget
+from nnprune.plan.specs import StudyScale
+from nnprune.plan.studyconfig import main_label_noise
 
 CLAIM_NAMES = ("toy", "data_size", "label_noise", "cnn")   # one forest plot each (workflow: CLAIM_FORESTS)
 ACCURACIES = ("acc_pruned", "acc_pruned_bn", "acc_finetuned")
@@ -215,7 +215,7 @@ def allocation_and_level(text: str, arch: str | None = None) -> tuple[str, Any]:
     """A pruning string as (allocation, level): macs:<f> and uniform-macs:<f> as their MACs
     target f, so that the global and uniform allocations of one target share a level; any other
     scheme as its own string."""
-    from .schemes import parse_scheme
+    from nnprune.plan.schemes import parse_scheme
 
     scheme = parse_scheme(text, arch)
     level = scheme.value if scheme.kind in ("macs", "uniform-macs") and scheme.round_to == 1 else text
@@ -348,7 +348,7 @@ def plain_level(level):
 def headline_claim(runs: pd.DataFrame, alpha: float = 0.05) -> dict | None:
     """Paper config only: ResNet-56/110 on CIFAR-10 at the paper's reductions. Supported when the
     (1 - alpha) t interval over seeds of (ours - paper) lies above -0.3 pp."""
-    from .stats import t_interval
+    from nnprune.analysis.stats import t_interval
 
     targets = {"resnet56": (94.13, 40.4, 45.9), "resnet110": (94.61, 49.8, 52.9)}
     part = runs[(runs.dataset == "cifar10") & runs.arch.isin(targets) & (runs.criterion == "nuclear")
@@ -455,9 +455,9 @@ def write_claims(study_dir: Path, main_pruning: str, main_score_images: int,
                  settings: ClaimSettings | None = None, scale: StudyScale | None = None) -> list[Claim]:
     """claims.json, claims.md and claims_forest_{name}.png/.pdf for each of CLAIM_NAMES; the limits
     of claims.md are written from `scale`, what the study ran."""
-    from .claims_limits import study_limits
-    from .claims_render import RULE, render_markdown, write_forests
-    from .io import write_json, write_text
+    from nnprune.analysis.claims_limits import study_limits
+    from nnprune.analysis.claims_render import RULE, render_markdown, write_forests
+    from nnprune.files import write_json, write_text
 
     settings = settings or ClaimSettings()
     claims = build_claims(study_dir, main_pruning, main_score_images, settings)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .models.mode import in_mode
+from nnprune.models.mode import in_mode
 
 MATMUL_OPERATORS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 

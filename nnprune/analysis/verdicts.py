@@ -1,5 +1,5 @@
-"""A claim assessed at every operating point by the rule of nnprune/stats.py: which comparisons,
-which comparator, which primary point. nnprune/claims.py says which rows each claim reads.
+"""A claim assessed at every operating point by the rule of nnprune/analysis/stats.py: which comparisons,
+which comparator, which primary point. nnprune/analysis/claims.py says which rows each claim reads.
 
 A claim arrives as a `ClaimInput`: one metric oriented so that higher is better, in a frame
 with the columns criterion, stratum ("" or e.g. the noise kind), axis (the swept value), order
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .errors import UserError
+from nnprune.analysis import stats
+from nnprune.errors import UserError
 
 FOCUS = "nuclear"
 NOT_RIVALS = {"nuclear-stacked"}

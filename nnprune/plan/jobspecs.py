@@ -1,5 +1,5 @@
 """The spec of each workflow job, from the study config: where each config key goes in the steps'
-specs (`nnprune.specs`).
+specs (`nnprune.plan.specs`).
 
 workflow/rules/common.smk passes the result to `nnprune STEP --spec '<json>'`: a list in the config
 (score_images, criteria, fractions) stays a JSON list of numbers or names on its way into the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .specs import FinetuneSpec, PruneSpec, ScoreSpec, StudyScale, ToySpec, TrainSpec, default_of, spec_json
+from nnprune.plan.specs import FinetuneSpec, PruneSpec, ScoreSpec, StudyScale, ToySpec, TrainSpec, default_of, spec_json
 
 # Scalar study-config keys -> the spec field they set (the schema test holds the defaults and
 # choices of each pair equal). Sections: `train` -> TrainSpec's TrainConfig fields, `finetune` ->
@@ -85,7 +85,7 @@ def claims_scale(config: dict[str, Any]) -> str:
     from the validated config (keys left out take the train and toy specs' defaults)."""
     from dataclasses import fields
 
-    from .budgets import study_budgets
+    from nnprune.plan.budgets import study_budgets
 
     def default(cls: type, name: str) -> Any:
         return default_of(next(f for f in fields(cls) if f.name == name))

@@ -2,7 +2,7 @@
 the minimum detectable difference, a seed-split check and a one-line "holds where" summary.
 
 Pure functions of numpy arrays and pandas frames (numpy, pandas, scipy; no torch). The rule below
-is fixed before any result is read; nnprune/claims.py applies it to every claim.
+is fixed before any result is read; nnprune/analysis/claims.py applies it to every claim.
 
 THE UNIT. Input rows carry a replicate id (the seed: one trained network), an operating point
 and the two values compared, `a` (the focus criterion) and `b` (its comparator). A replicate may

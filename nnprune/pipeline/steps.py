@@ -1,5 +1,5 @@
 """The steps that run a network: train, score, prune, finetune, evaluate (the study-wide ones are
-in `study_steps`). Each is a function of its typed spec (`nnprune.specs`) that writes its outputs
+in `study_steps`). Each is a function of its typed spec (`nnprune.plan.specs`) that writes its outputs
 atomically under `spec.out` and returns a `StepResult`; `nnprune.api` exposes them and the CLI
 only maps flags onto their specs."""
 from __future__ import annotations
@@ -12,17 +12,35 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_module
-from . import paths
-from .checkpoint import load_model, save_model
-from .device import resolve_device, seed_everything
-from .errors import UserError
-from .io import load_torch, save_torch, write_json
-from .metrics import accuracy, count_macs, count_params, eval_batch_size, latency_ms, model_cost, recalibrate_batchnorm
-from .progress import progress_callback
-from .provenance import provenance
-from .specs import DATA_KEYS, EvaluateSpec, FinetuneSpec, PruneSpec, ScoreSpec, StepResult, TrainConfig, TrainSpec, pick
-from .train import fit
+from nnprune import data as data_module
+from nnprune.engine.device import resolve_device, seed_everything
+from nnprune.engine.metrics import (
+    accuracy,
+    count_macs,
+    count_params,
+    eval_batch_size,
+    latency_ms,
+    model_cost,
+    recalibrate_batchnorm,
+)
+from nnprune.engine.progress import progress_callback
+from nnprune.engine.training import fit
+from nnprune.errors import UserError
+from nnprune.files import load_torch, save_torch, write_json
+from nnprune.pipeline.provenance import provenance
+from nnprune.plan import paths
+from nnprune.plan.specs import (
+    DATA_KEYS,
+    EvaluateSpec,
+    FinetuneSpec,
+    PruneSpec,
+    ScoreSpec,
+    StepResult,
+    TrainConfig,
+    TrainSpec,
+    pick,
+)
+from nnprune.pruning.model_file import load_model, save_model
 
 SCORES_FORMAT = "nnprune-scores-v1"
 # `--latency`: a run's latency figure (benchmarks/bench_latency.py times more carefully)
@@ -88,7 +106,7 @@ def _baseline_latency(model: torch.nn.Module, arch: str, build_args: dict, input
     """The baseline's latency as `prune --latency` times a model: a copy built as `load_model`
     builds it (default memory format, eval mode) on `device`. {"ms": median ms per batch,
     "device", and the RUN_LATENCY settings}, stored with the model for its prune jobs."""
-    from .models import build
+    from nnprune.models import build
 
     timed = build(arch, **build_args)
     timed.load_state_dict(model.state_dict())
@@ -100,7 +118,7 @@ def train(spec: TrainSpec) -> StepResult:
     """Train a baseline; keep the best-by-validation weights. Writes OUT/model.pt (with the
     model's MACs, params, per-layer MACs and, with `latency`, its latency: measured once here
     for every prune job), OUT/metrics.json and OUT/flipped_labels.json."""
-    from .models import build
+    from nnprune.models import build
 
     step = Step("train", spec)
     data_config = {k: getattr(spec, k) for k in DATA_KEYS}
@@ -151,9 +169,9 @@ def score(spec: ScoreSpec) -> StepResult:
     score_images 0): one folder per score file, named by `paths.score_name`, holding scores.pt
     and metrics.json. Outputs "scores" {(criterion, score_images): {layer: scores}} and "files"
     {(criterion, score_images): path of scores.pt}."""
-    from .criteria import CRITERIA
-    from .pruning import model_layout
-    from .scoring import score_features, score_model
+    from nnprune.pruning.criteria import CRITERIA
+    from nnprune.pruning.layout import model_layout
+    from nnprune.pruning.scoring import score_features, score_model
 
     step = Step("score", spec)
     names = list(spec.criteria)
@@ -221,7 +239,10 @@ def prune(spec: PruneSpec) -> StepResult:
     OUT/metrics.json with MACs, params and test accuracy (%) before and after (and with
     `bn_recalibration`, after re-estimating BatchNorm statistics; with `latency`, ms per batch).
     The baseline's figures are those `train` measured and stored with it."""
-    from .pruning import allocate, apply_removal, build_macs_model, layout_and_graph, parse_scheme
+    from nnprune.plan.schemes import parse_scheme
+    from nnprune.pruning.allocation import allocate, build_macs_model
+    from nnprune.pruning.layout import layout_and_graph
+    from nnprune.pruning.removal import apply_removal
 
     step = Step("prune", spec)
     model, meta, bundle = _model_and_data(spec.model)

@@ -1,10 +1,10 @@
 """claims.md's "What this scale cannot show", written from what the study ran (its StudyScale, built
-from the config by `nnprune.jobspecs.claims_scale`), so each study's claims.md states its own
+from the config by `nnprune.plan.jobspecs.claims_scale`), so each study's claims.md states its own
 dataset, networks, training and fine-tuning budgets, seeds and toy size."""
 from __future__ import annotations
 
-from .budgets import budget_label
-from .specs import StudyScale
+from nnprune.plan.budgets import budget_label
+from nnprune.plan.specs import StudyScale
 
 PAPER_DATASETS = ("cifar10", "imagenet")    # where the paper's headline numbers were measured
 PAPER_TOY_UNITS = 1000                     # hidden units per layer of the paper's toy MLP

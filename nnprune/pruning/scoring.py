@@ -13,8 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .criteria import CRITERIA, Criterion, seeded_uniform
-from .models.mode import in_mode
+from nnprune.models.mode import in_mode
+from nnprune.pruning.criteria import CRITERIA, Criterion, seeded_uniform
 
 
 def feature_modules(model: nn.Module, layers: list[str], example: torch.Tensor) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """Names of the registered criteria, architectures and datasets, importable without torch.
 
 The workflow validates a config and builds its DAG from these (every SLURM job re-parses the
-workflow, so parsing must not pay for importing torch). `nnprune.criteria.CRITERIA` and
+workflow, so parsing must not pay for importing torch). `nnprune.pruning.criteria.CRITERIA` and
 `nnprune.models.MODELS` check at import that they register exactly these names (as do the
-dataset and toy-dataset registries); `nnprune.specs` offers them as choices.
+dataset and toy-dataset registries); `nnprune.plan.specs` offers them as choices.
 """
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ ARCHITECTURES: tuple[str, ...] = (
 
 # The in-memory datasets of `nnprune.data.DATASETS`, and imagenet (an ImageFolder root).
 DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet")
+# The file whose presence under data_root says an in-memory dataset is there (nnprune.data checks
+# these against its registry); imagenet needs train/ and val/ folders.
+DATASET_FILES: dict[str, str] = {
+    "fashion-mnist": "FashionMNIST/raw/train-images-idx3-ubyte", "mnist": "MNIST/raw/train-images-idx3-ubyte",
+    "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 NOISE_KINDS: tuple[str, ...] = ("symmetric", "pairwise")    # nnprune.data.noise.flip_labels
 TOY_DATASET_NAMES: tuple[str, ...] = ("moons", "circles", "spiral")    # nnprune.toy.TOY_DATASETS
 
@@ -40,5 +45,5 @@ def data_driven(criterion: str) -> bool:
 def check_registered(kind: str, registered: dict[str, str] | set[str], declared) -> None:
     """Raise when a registry and its declared names here disagree (a developer error)."""
     if registered != declared:
-        raise RuntimeError(f"{kind} registry and nnprune/names.py disagree: registered "
-                           f"{registered}, declared {declared}; update nnprune/names.py")
+        raise RuntimeError(f"{kind} registry and nnprune/plan/names.py disagree: registered "
+                           f"{registered}, declared {declared}; update nnprune/plan/names.py")

@@ -12,10 +12,10 @@ from typing import Any
 
 from torch import nn
 
-from .errors import UserError
-from .io import load_torch, save_torch
-from .models import build
-from .pruning import apply_removal
+from nnprune.errors import UserError
+from nnprune.files import load_torch, save_torch
+from nnprune.models import build
+from nnprune.pruning.removal import apply_removal
 
 FORMAT = "nnprune-model-v1"
 

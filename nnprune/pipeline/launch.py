@@ -31,8 +31,8 @@ ENV = "NNPRUNE_WARM"            # the server's socket path, set for the jobs by 
 DISABLE = "NNPRUNE_NO_WARM"     # set (to anything but "" or "0") to always start cold
 _HEADER = struct.Struct("!I")
 # What every step imports: loaded once by the server, inherited by each forked child.
-PRELOAD = ("torch", "torch_pruning", "fvcore.nn", "nnprune.steps", "nnprune.api", "nnprune.pruning",
-           "nnprune.scoring", "nnprune.metrics", "nnprune.cli")
+PRELOAD = ("torch", "torch_pruning", "fvcore.nn", "nnprune.pipeline.steps", "nnprune.api", "nnprune.pruning",
+           "nnprune.pruning.scoring", "nnprune.engine.metrics", "nnprune.pipeline.cli")
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
@@ -157,7 +157,7 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
                 pass
             os.kill(os.getpid(), signal.SIGTERM)
         threading.Thread(target=watch, daemon=True).start()
-        from . import cli
+        from nnprune.pipeline import cli
         try:
             code = _exit_code(cli.main(list(request["argv"])))
         except SystemExit as stop:
@@ -279,7 +279,7 @@ def start_server(executable: str | None = None, timeout: float = 60.0):
     # -P: do not put the working directory first on sys.path (a checkout there is not the code
     # that the jobs' `nnprune` command imports)
     safe = ["-P"] if sys.version_info >= (3, 11) else []
-    command = [executable or sys.executable, *safe, "-m", "nnprune.launch", "--socket", path]
+    command = [executable or sys.executable, *safe, "-m", "nnprune.pipeline.launch", "--socket", path]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout

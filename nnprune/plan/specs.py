@@ -1,8 +1,8 @@
 """Typed specs of the pipeline steps: every setting of a step, with its default, defined once.
 
 A step of `nnprune.api` is a function of one of these dataclasses. The command line
-(`nnprune.cli`) builds its flags from them (each field's name, default, `choices` and `help`
-metadata), the workflow passes each job's spec as JSON (`nnprune.jobspecs`), and a test holds
+(`nnprune.pipeline.cli`) builds its flags from them (each field's name, default, `choices` and `help`
+metadata), the workflow passes each job's spec as JSON (`nnprune.plan.jobspecs`), and a test holds
 the config schema equal to them. Importable without torch, so `import nnprune.api` stays light.
 
 Field names are the flags (`batch_size` is `--batch-size`) and the keys of the `config` a step
@@ -19,8 +19,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
+from nnprune.errors import UserError
+from nnprune.plan.names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 SCHEDULES = ("cosine", "cosine-batch", "step")
@@ -96,7 +96,7 @@ DATA_KEYS = ("dataset", "data_root", "train_size", "val_size", "test_size", "lab
 
 @dataclass
 class TrainConfig:
-    """SGD optimisation settings of `train` and `finetune` (`nnprune.train.fit`)."""
+    """SGD optimisation settings of `train` and `finetune` (`nnprune.engine.training.fit`)."""
     epochs: int = option(10, "epochs")
     batch_size: int = option(128, "batch size (images)")
     lr: float = option(0.1, "initial SGD learning rate")
@@ -154,7 +154,7 @@ class ScoreSpec(Spec, RunOptions):
                                        choices=("bn", "relu"))
     batch_size: int = option(128, "scoring batch size (images)")
     out: str = option(help="output directory: one folder (scores.pt, metrics.json) per criterion "
-                           "and score_images, named by nnprune.paths.score_name")
+                           "and score_images, named by nnprune.plan.paths.score_name")
 
 
 @dataclass(kw_only=True)
@@ -184,7 +184,7 @@ class FinetuneSpec(Spec, TrainConfig, RunOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.budget is not None:      # the budget's schedule, and its canonical form (30B -> 30b)
-            from .budgets import parse_budget
+            from nnprune.plan.budgets import parse_budget
 
             parsed = parse_budget(self.budget)
             self.budget = parsed.text
@@ -217,12 +217,12 @@ class ReportSpec(Spec):
     main_pruning: str | None = option(None, "main pruning level (None: the first)")
     main_score_images: int | None = option(None, "main score_images (None: the largest)")
     criteria: list[str] = option([], "the config's criteria, in the order every figure keeps (the focus "
-                                     "criterion first; none: nnprune/names.py's order)", choices=CRITERION_SOURCES)
+                                     "criterion first; none: nnprune/plan/names.py's order)", choices=CRITERION_SOURCES)
 
 
 @dataclass(kw_only=True)
 class StudyScale(Spec):
-    """What a study ran, from its config (`nnprune.jobspecs.claims_scale`), for claims.md's "What
+    """What a study ran, from its config (`nnprune.plan.jobspecs.claims_scale`), for claims.md's "What
     this scale cannot show"; a field left at its default is not stated there."""
     dataset: str | None = option(None, "dataset of the CNN baselines", choices=DATASET_NAMES)
     archs: list[str] = option([], "architectures of the CNN baselines", choices=ARCHITECTURES)

@@ -1,7 +1,7 @@
 """Tables and figures of a study, drawn only from runs.csv and stability.csv.
 
 Every table is written as .csv (mean, std and n columns per metric, full precision), .md and .tex
-("mean ± std" with the metric's decimals, `nnprune.table_text`; a missing value is an en dash),
+("mean ± std" with the metric's decimals, `nnprune.analysis.table_text`; a missing value is an en dash),
 and every figure as .png and .pdf. Means and standard deviations are over seeds (std with
 ddof=1; a single seed gives std NaN, shown as "n=1"), those of score_stability over layers and
 seeds (its n counts both). runs.csv has one row per run and
@@ -16,14 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .aggregate import at_budget, one_per_run, study_budgets_of
-from .budgets import BN, RAW, budget_label, budget_order
-from .errors import UserError
-from .io import atomic_write, write_text
-from .names import CRITERION_SOURCES
-from .schemes import parse_scheme
-from .studyconfig import main_label_noise
-from .table_text import (
+from nnprune.analysis.aggregate import at_budget, one_per_run, study_budgets_of
+from nnprune.analysis.table_text import (
     DASH,
     DEFAULT_DECIMALS,
     KEY_LABELS,
@@ -36,7 +30,13 @@ from .table_text import (
     markdown_table,
     mean_sd,
 )
-from .verdicts import FOCUS
+from nnprune.analysis.verdicts import FOCUS
+from nnprune.errors import UserError
+from nnprune.files import atomic_write, write_text
+from nnprune.plan.budgets import BN, RAW, budget_label, budget_order
+from nnprune.plan.names import CRITERION_SOURCES
+from nnprune.plan.schemes import parse_scheme
+from nnprune.plan.studyconfig import main_label_noise
 
 METRIC_LABELS = {
     "acc_base": "unpruned acc. (%)", "acc_pruned": "pruned acc., no fine-tune (%)",
@@ -64,7 +64,7 @@ PAPER_ROWS = [
 ]
 
 
-# One colour per registered criterion (nnprune/names.py's order), the same in every figure of every
+# One colour per registered criterion (nnprune/plan/names.py's order), the same in every figure of every
 # study: matplotlib's tab10 without its grey, which the legends keep for kinds of points.
 PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")
 NEUTRAL = "0.3"
@@ -73,14 +73,14 @@ KIND_LINESTYLES = ("-", "--", ":", "-.")
 
 
 def criterion_color(criterion: str) -> str:
-    """The colour of `criterion` in every figure (black for a name nnprune/names.py lacks)."""
+    """The colour of `criterion` in every figure (black for a name nnprune/plan/names.py lacks)."""
     names = list(CRITERION_SOURCES)
     return PALETTE[names.index(criterion) % len(PALETTE)] if criterion in names else "black"
 
 
 def criterion_order(present, criteria=()) -> list[str]:
     """The criteria in `present`, in the order of every figure: FOCUS first, then the order of
-    `criteria` (the config's), then nnprune/names.py's, then any other name sorted."""
+    `criteria` (the config's), then nnprune/plan/names.py's, then any other name sorted."""
     present = set(present)
     ranked = [c for c in dict.fromkeys([FOCUS, *criteria, *CRITERION_SOURCES]) if c in present]
     return ranked + sorted(present - set(ranked))
@@ -514,7 +514,7 @@ def plot_budget_curve(curve: pd.DataFrame, alpha: float = 0.05, criteria=()):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .stats import t_interval
+    from nnprune.analysis.stats import t_interval
 
     levels = sorted(curve.pruning.unique(), key=lambda text: (curve[curve.pruning == text].macs_reduction.mean(), text))
     points = sorted(set(curve.budget), key=budget_order)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import UserError
+from nnprune.errors import UserError
 
 UNITS = {"e": "epochs", "b": "batches"}
 FORMAT = "<n>e (n epochs) or <n>b (n batches, at most one epoch), with n >= 1, e.g. 30b or 3e"

@@ -1,0 +1,1 @@
+"""Analysis, torch-free."""
