@@ -27,6 +27,7 @@ from nnprune.models import build
 from nnprune.plan.names import TOY_DATASET_NAMES, check_registered
 from nnprune.plan.specs import ToySpec
 from nnprune.pruning.allocation import allocate_channels
+from nnprune.pruning.criteria import resolve
 from nnprune.pruning.layout import Layout, model_layout
 from nnprune.pruning.scoring import score_model
 
@@ -154,6 +155,7 @@ def run_dataset(name: str, config: ToySpec) -> tuple[pd.DataFrame, dict]:
     make, classes = TOY_DATASETS[name]
     rows, boundaries = [], {}
     seeds = config.seed_list
+    criteria = {found.name: found for found in map(resolve, config.criteria)}   # outside ones imported here
     for seed in seeds:
         generator = torch.Generator().manual_seed(seed)
         train_x, train_y = make(config.train_points, generator)
@@ -174,9 +176,9 @@ def run_dataset(name: str, config: ToySpec) -> tuple[pd.DataFrame, dict]:
         if seed == seeds[0]:
             boundaries = {"grid_x": axis_x, "grid_y": axis_y, "train_x": train_x, "train_y": train_y,
                           "unpruned": base_grid.reshape(config.grid, config.grid), "pruned": {}}
-        for criterion in config.criteria:
+        for criterion in criteria:
             # MLP units: the "feature map" is the activation, i.e. the ReLU output.
-            scores, _ = score_model(model, layout.layers, criterion, batches=[(ref_x, ref_y)],
+            scores, _ = score_model(model, layout.layers, criteria[criterion], batches=[(ref_x, ref_y)],
                                     limit=len(ref_y), seed=seed, feature_point="relu")
             for allocation, fraction in [(a, f) for a in config.allocations for f in config.fractions]:
                 keep = ALLOCATIONS[allocation](layout, scores, fraction)

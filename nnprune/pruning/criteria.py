@@ -1,30 +1,65 @@
-"""Channel-importance criteria: pure functions from tensors to one score per channel.
+"""Channel-importance criteria, and the protocol every criterion follows, built-in or not.
 
-Low score = pruned first. No file I/O and no model surgery here (see `scoring` and `pruning`).
+The protocol
+------------
+A criterion is a function of one prunable layer, declared with `@criterion(...)`:
 
-Data-driven criteria stream: each has a `batch_stat(features, grads)` whose results are summed
-over batches, and a `finalize(total, images)` that turns the sum into scores. Memory therefore
-does not grow with the number of scoring images.
+    from nnprune.pruning.criteria import LayerInputs, criterion
 
-Feature maps arrive as [B, C, H, W]; a fully connected layer's output [B, C] is treated as
+    @criterion(reads="weights")
+    def bn_scale(layer: LayerInputs) -> torch.Tensor:
+        return layer.bn.weight.detach().abs()         # one score per output channel
+
+What it declares (`criterion(reads, feature_point="bn", finalize=mean_finalize, name=None, summary="")`):
+  reads          what it needs, one of
+                   "weights"    data-free: the layer's weight and its BatchNorm;
+                   "features"   data-driven: feature maps of the scoring images (no labels);
+                   "gradients"  data-driven: feature maps and the loss gradient there (uses labels);
+                   "seed"       data-free: only the run's seed (the random baseline).
+  feature_point  where a data-driven criterion reads maps: "bn", the output of the BatchNorm that
+                 follows the layer (the layer's own output where none does), or "relu", ReLU of it.
+                 The config's `feature_point` overrides it for every criterion (an ablation).
+  finalize       data-driven only: `finalize(total, images) -> Tensor[C]` turns the sum over the
+                 scoring images of the function's per-batch results into scores; default the mean.
+What it receives: a `LayerInputs` (below): the layer's name, weight and BatchNorm, its number of
+output channels and seed, and for data-driven criteria one batch's `features` (and `grads`).
+What it returns: for "weights" and "seed", the scores, a tensor of shape [C]; for "features" and
+"gradients", this batch's statistic summed over its images (first dimension C; e.g. [C], or
+[C, k, k] when `finalize` needs more). Memory does not grow with the number of scoring images.
+Scores are one finite number per output channel, higher = keep: the lowest are pruned first.
+nnprune checks the shape and finiteness of every layer's scores and names the criterion and the
+layer when they are wrong. A criterion may raise `nnprune.errors.UserError` for a layer it cannot
+score (e.g. no BatchNorm); the score job then ends with that one line.
+
+A config names a criterion by its built-in name, by `package.module:function` (or
+`short=package.module:function`), or by an installed entry point (group `nnprune.criteria`);
+see nnprune/plan/plugins.py. The built-in criteria below follow the same protocol.
+
+Feature maps arrive as [B, C, H, W]; a fully connected layer's output [B, C] arrives as
 [B, C, 1, 1], so for an MLP unit the nuclear norm of its 1x1 "map" is |activation| and the
-`nuclear` score reduces to the mean absolute activation over the scoring samples.
+`nuclear` score reduces to the mean absolute activation over the scoring samples. No file I/O
+and no model surgery here (see `scoring`, `allocation` and `removal`).
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from nnprune.errors import UserError
+from nnprune.plan import plugins
 from nnprune.plan.names import CRITERION_SOURCES, DATA_DRIVEN_SOURCES, check_registered
 
 _POOL: dict[int, ThreadPoolExecutor] = {}
 
 
-def _as_maps(features: Tensor) -> Tensor:
+def as_maps(features: Tensor) -> Tensor:
     return features if features.dim() == 4 else features.reshape(*features.shape[:2], 1, 1)
 
 
@@ -52,7 +87,7 @@ def _singular_values(maps: Tensor) -> Tensor:
 
 def nuclear_norm_sum(features: Tensor) -> Tensor:
     """Sum over images of each channel's per-map nuclear norm. [B,C,H,W] -> [C] (float64)."""
-    return _singular_values(_as_maps(features).detach()).sum(dim=-1).sum(dim=0)
+    return _singular_values(as_maps(features).detach()).sum(dim=-1).sum(dim=0)
 
 
 def nuclear_norm(feature_maps: Tensor) -> Tensor:
@@ -63,7 +98,7 @@ def nuclear_norm(feature_maps: Tensor) -> Tensor:
 
 def feature_rank_sum(features: Tensor) -> Tensor:
     """Sum over images of each channel's matrix rank (HRank). [B,C,H,W] -> [C] (float64)."""
-    maps = _as_maps(features).detach().float()
+    maps = as_maps(features).detach().float()
     return per_matrix(torch.linalg.matrix_rank, maps).double().sum(dim=0)
 
 
@@ -75,7 +110,7 @@ def feature_rank(feature_maps: Tensor) -> Tensor:
 def stacked_gram_sum(features: Tensor) -> Tensor:
     """Per channel, sum over images of vec(F[n,c]) vec(F[n,c])^T: [C, HW, HW] (float64).
     Its eigenvalues are the squared singular values of the N x HW stacked matrix M_c."""
-    maps = _as_maps(features).detach().double().flatten(2)      # B, C, HW
+    maps = as_maps(features).detach().double().flatten(2)      # B, C, HW
     return torch.einsum("bci,bcj->cij", maps, maps)
 
 
@@ -86,12 +121,12 @@ def stacked_nuclear_finalize(gram: Tensor, images: int) -> Tensor:
 
 def zero_fraction_sum(features: Tensor) -> Tensor:
     """Sum over images of the fraction of exactly-zero activations per channel. -> [C]."""
-    return (_as_maps(features).detach() == 0).double().mean(dim=(2, 3)).sum(dim=0)
+    return (as_maps(features).detach() == 0).double().mean(dim=(2, 3)).sum(dim=0)
 
 
 def taylor_sum(features: Tensor, grads: Tensor) -> Tensor:
     """Sum over images of |sum over positions of a * dL/da| per channel. -> [C]."""
-    product = (_as_maps(features).detach() * _as_maps(grads).detach()).double()
+    product = (as_maps(features).detach() * as_maps(grads).detach()).double()
     return product.sum(dim=(2, 3)).abs().sum(dim=0)
 
 
@@ -117,43 +152,179 @@ def seeded_uniform(channels: int, seed: int) -> Tensor:
 
 
 @dataclass(frozen=True)
+class LayerInputs:
+    """What a criterion receives for one prunable layer (for a data-driven one, per batch).
+
+    name      the layer's module name, e.g. "layer1.0.conv1"
+    weight    its weight, detached: [C, C_in/groups, kH, kW] (Conv2d) or [C, C_in] (Linear)
+    bn        the BatchNorm fed directly by the layer's output (its `.weight` is gamma), or None
+    seed      a seed for this layer, from the run's seed and the layer's name ("seed" criteria)
+    features  data-driven: this batch's maps at the feature point, [B, C, H, W], detached; else None
+    grads     "gradients": dL/d features, the same shape (summed loss over the batch); else None
+    """
+    name: str
+    weight: Tensor
+    bn: nn.Module | None = None
+    seed: int = 0
+    features: Tensor | None = None
+    grads: Tensor | None = None
+
+    @property
+    def channels(self) -> int:
+        """C: the number of scores to return."""
+        return int(self.weight.shape[0])
+
+
+@dataclass(frozen=True)
 class Criterion:
-    """One importance criterion. `source` says what it reads: weights, features (forward maps),
-    gradients (maps and their gradients; uses labels) or seed."""
+    """A declared criterion (see the protocol above). `origin` is `module:function` for one from
+    outside the package (None for a built-in), `file` its module's source file."""
     name: str
     summary: str
-    source: str
+    reads: str
+    fn: Callable[[LayerInputs], Tensor]
     feature_point: str | None = None
-    batch_stat: Callable[..., Tensor] | None = None
     finalize: Callable[[Tensor, int], Tensor] = mean_finalize
-    from_weight: Callable[[Tensor], Tensor] | None = None
+    origin: str | None = None
+    file: str | None = None
 
     @property
     def data_driven(self) -> bool:
-        return self.source in DATA_DRIVEN_SOURCES
+        return self.reads in DATA_DRIVEN_SOURCES
+
+    def __call__(self, layer: LayerInputs) -> Tensor:
+        return self.fn(layer)
 
 
-CRITERIA: dict[str, Criterion] = {c.name: c for c in [
-    Criterion("nuclear", "energy-aware: mean nuclear norm of each BN output map (Yeom et al. 2021)",
-              "features", "bn", nuclear_norm_sum),
-    Criterion("nuclear-stacked", "nuclear norm of the images x (H*W) stack of each channel's maps / N",
-              "features", "bn", stacked_gram_sum, stacked_nuclear_finalize),
-    Criterion("hrank", "mean matrix rank of each ReLU(BN) output map (Lin et al. 2020)",
-              "features", "relu", feature_rank_sum),
-    Criterion("apoz", "1 - average percentage of zeros after ReLU (Hu et al. 2016)",
-              "features", "relu", zero_fraction_sum,
-              lambda total, images: (1.0 - total / images).float()),
-    Criterion("taylor", "first-order Taylor |sum a*dL/da| of BN outputs; uses labels, so label "
-              "noise reaches it (Molchanov et al. 2019)", "gradients", "bn", taylor_sum),
-    Criterion("l1", "L1 norm of each filter's weights (Li et al. 2017)", "weights",
-              from_weight=lambda w: weight_norm(w, 1)),
-    Criterion("l2", "L2 norm of each filter's weights", "weights",
-              from_weight=lambda w: weight_norm(w, 2)),
-    Criterion("fpgm", "distance of each filter to the others, near the geometric median first "
-              "(He et al. 2019)", "weights", from_weight=geometric_median_distance),
-    Criterion("random", "seeded uniform random scores (baseline)", "seed"),
-]}
-check_registered("criteria", {name: c.source for name, c in CRITERIA.items()}, CRITERION_SOURCES)
+MARK = "__nnprune_criterion__"
+FEATURE_POINTS = ("bn", "relu")
 
-__all__ = ["CRITERIA", "Criterion", "nuclear_norm", "feature_rank",
-           "weight_norm", "geometric_median_distance", "seeded_uniform"]
+
+def criterion(*, reads: str, feature_point: str = "bn", finalize: Callable[[Tensor, int], Tensor] = mean_finalize,
+              name: str | None = None, summary: str = ""):
+    """Declare a function of `LayerInputs` a criterion (the protocol above); the function itself
+    is returned unchanged, with its declaration attached."""
+    if reads not in plugins.READS:
+        raise ValueError(f"@criterion(reads={reads!r}): reads must be one of {', '.join(plugins.READS)}")
+    if feature_point not in FEATURE_POINTS:
+        raise ValueError(f"@criterion(feature_point={feature_point!r}): use one of {', '.join(FEATURE_POINTS)}")
+
+    def declare(function: Callable[[LayerInputs], Tensor]):
+        doc = (function.__doc__ or "").strip().splitlines()
+        declared = Criterion(name or function.__name__, summary or (doc[0] if doc else function.__name__), reads,
+                             function, feature_point if reads in DATA_DRIVEN_SOURCES else None, finalize)
+        setattr(function, MARK, declared)
+        return function
+    return declare
+
+
+@criterion(reads="features", name="nuclear",
+           summary="energy-aware: mean nuclear norm of each BN output map (Yeom et al. 2021)")
+def _nuclear(layer: LayerInputs) -> Tensor:
+    return nuclear_norm_sum(layer.features)
+
+
+@criterion(reads="features", finalize=stacked_nuclear_finalize, name="nuclear-stacked",
+           summary="nuclear norm of the images x (H*W) stack of each channel's maps / N")
+def _nuclear_stacked(layer: LayerInputs) -> Tensor:
+    return stacked_gram_sum(layer.features)
+
+
+@criterion(reads="features", feature_point="relu", name="hrank",
+           summary="mean matrix rank of each ReLU(BN) output map (Lin et al. 2020)")
+def _hrank(layer: LayerInputs) -> Tensor:
+    return feature_rank_sum(layer.features)
+
+
+@criterion(reads="features", feature_point="relu", finalize=lambda total, images: (1.0 - total / images).float(),
+           name="apoz", summary="1 - average percentage of zeros after ReLU (Hu et al. 2016)")
+def _apoz(layer: LayerInputs) -> Tensor:
+    return zero_fraction_sum(layer.features)
+
+
+@criterion(reads="gradients", name="taylor",
+           summary="first-order Taylor |sum a*dL/da| of BN outputs; uses labels, so label noise reaches it "
+                   "(Molchanov et al. 2019)")
+def _taylor(layer: LayerInputs) -> Tensor:
+    return taylor_sum(layer.features, layer.grads)
+
+
+@criterion(reads="weights", name="l1", summary="L1 norm of each filter's weights (Li et al. 2017)")
+def _l1(layer: LayerInputs) -> Tensor:
+    return weight_norm(layer.weight, 1)
+
+
+@criterion(reads="weights", name="l2", summary="L2 norm of each filter's weights")
+def _l2(layer: LayerInputs) -> Tensor:
+    return weight_norm(layer.weight, 2)
+
+
+@criterion(reads="weights", name="fpgm",
+           summary="distance of each filter to the others, near the geometric median first (He et al. 2019)")
+def _fpgm(layer: LayerInputs) -> Tensor:
+    return geometric_median_distance(layer.weight)
+
+
+@criterion(reads="seed", name="random", summary="seeded uniform random scores (baseline)")
+def _random(layer: LayerInputs) -> Tensor:
+    return seeded_uniform(layer.channels, layer.seed)
+
+
+CRITERIA: dict[str, Criterion] = {c.name: c for c in (getattr(f, MARK) for f in (
+    _nuclear, _nuclear_stacked, _hrank, _apoz, _taylor, _l1, _l2, _fpgm, _random))}
+check_registered("criteria", {name: c.reads for name, c in CRITERIA.items()}, CRITERION_SOURCES)
+
+
+def layer_seed(seed: int, layer: str) -> int:
+    """A layer's seed: depends on the run's seed and the layer's name only."""
+    return seed * 1_000_003 + zlib.crc32(layer.encode())
+
+
+def resolve(entry: str) -> Criterion:
+    """The criterion a config or spec names: a built-in name, `[short=]package.module:function`,
+    or an installed entry point (group nnprune.criteria). Imports an outside module and checks
+    that the name is a function declared with `@criterion`; raises one clear UserError if not."""
+    if entry in CRITERIA:
+        return CRITERIA[entry]
+    text = entry if plugins.is_reference(entry) else plugins.entry_point("criterion", entry)
+    if text is None:
+        raise UserError(f"unknown criterion {entry!r}", f"use one of: {', '.join(CRITERIA)}, an installed "
+                        "entry point of group nnprune.criteria, or package.module:function")
+    name, module_name, attr = plugins.split_entry(text)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise UserError(f"criterion {entry!r}: cannot import {module_name!r} ({error})",
+                        "install it, or put its folder on PYTHONPATH") from None
+    function = getattr(module, attr, None)
+    if function is None:
+        raise UserError(f"criterion {entry!r}: module {module_name!r} has no {attr!r}",
+                        f"name a function that {module.__file__} defines")
+    if not callable(function):
+        raise UserError(f"criterion {entry!r}: {module_name}.{attr} is not callable (a {type(function).__name__})",
+                        "name a function decorated with @criterion(reads=...) from nnprune.pruning.criteria")
+    declared = getattr(function, MARK, None)
+    if not isinstance(declared, Criterion):
+        raise UserError(f"criterion {entry!r}: {module_name}.{attr} is not declared as a criterion",
+                        "decorate it with @criterion(reads=...) from nnprune.pruning.criteria")
+    return dataclasses.replace(declared, name=name, origin=f"{module_name}:{attr}", file=module.__file__)
+
+
+def check_scores(criterion: Criterion, layer: str, scores, channels: int) -> Tensor:
+    """`scores` if they are one finite score per channel, else one clear UserError naming the
+    criterion and the layer."""
+    where = f"criterion {criterion.name!r} on layer {layer!r}"
+    fix = "return one finite score per output channel (higher = keep), a tensor of shape [C]"
+    if not isinstance(scores, Tensor):
+        raise UserError(f"{where} returned a {type(scores).__name__}, not a tensor", fix)
+    if tuple(scores.shape) != (channels,):
+        raise UserError(f"{where} returned scores of shape {list(scores.shape)}; the layer has {channels} "
+                        "output channels", fix)
+    if not bool(torch.isfinite(scores).all()):
+        bad = int((~torch.isfinite(scores)).sum())
+        raise UserError(f"{where} returned {bad} NaN or infinite score(s) of {channels}", fix)
+    return scores
+
+
+__all__ = ["CRITERIA", "Criterion", "LayerInputs", "check_scores", "criterion", "resolve", "nuclear_norm",
+           "feature_rank", "weight_norm", "geometric_median_distance", "seeded_uniform"]

@@ -1,4 +1,6 @@
-"""Streaming computation of per-channel scores for every prunable layer.
+"""Streaming computation of per-channel scores for every prunable layer, by the criterion
+protocol of `criteria` (each criterion gets a `LayerInputs` per layer, and per batch when it
+reads data; its scores are checked for shape and finiteness).
 
 For data-driven criteria, forward hooks read each prunable layer's *feature point*: the output of
 the BatchNorm that directly follows the layer (`bn`), or ReLU of it (`relu`); for a layer with no
@@ -7,14 +9,14 @@ added to a running sum, so memory does not depend on the number of scoring image
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
+from nnprune.errors import UserError
 from nnprune.models.mode import in_mode
-from nnprune.pruning.criteria import CRITERIA, Criterion, seeded_uniform
+from nnprune.pruning.criteria import Criterion, LayerInputs, as_maps, check_scores, layer_seed, resolve
 
 
 def feature_modules(model: nn.Module, layers: list[str], example: torch.Tensor) -> dict[str, str]:
@@ -51,15 +53,25 @@ def feature_modules(model: nn.Module, layers: list[str], example: torch.Tensor) 
     return {name: follower.get(name, name) for name in layers}
 
 
-def score_weights(model: nn.Module, layers: list[str], criterion: Criterion) -> dict[str, torch.Tensor]:
+def batchnorms(model: nn.Module, layers: list[str], readers: dict[str, str]) -> dict[str, nn.Module | None]:
+    """Each layer's BatchNorm (the module `feature_modules` found reading its output), or None."""
     modules = dict(model.named_modules())
-    return {name: criterion.from_weight(modules[name].weight) for name in layers}
+    return {name: modules[readers[name]] if readers[name] != name else None for name in layers}
 
 
-def score_random(layers: list[str], channels: dict[str, int], seed: int) -> dict[str, torch.Tensor]:
-    # Each layer's stream depends on the seed and the layer name only.
-    return {name: seeded_uniform(channels[name], seed * 1_000_003 + zlib.crc32(name.encode()))
-            for name in layers}
+def score_free(model: nn.Module, layers: list[str], criterion: Criterion, seed: int = 0,
+               bns: dict[str, nn.Module | None] | None = None) -> dict[str, torch.Tensor]:
+    """Scores of a data-free criterion (reads weights or seed): one call per layer, checked.
+    `bns`: each layer's BatchNorm (None: not looked up, every `bn` is None)."""
+    modules = dict(model.named_modules())
+    scores = {}
+    for name in layers:
+        weight = modules[name].weight.detach()
+        inputs = LayerInputs(name, weight, (bns or {}).get(name), layer_seed(seed, name))
+        with torch.no_grad():
+            found = criterion(inputs)
+        scores[name] = check_scores(criterion, name, found, inputs.channels).float()
+    return scores
 
 
 def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion],
@@ -76,20 +88,29 @@ def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion
     modules = dict(model.named_modules())
     first_inputs = next(iter(batches))[0][:1]
     readers = feature_modules(model, layers, first_inputs)
+    bns = batchnorms(model, layers, readers)
+    weights = {name: modules[name].weight.detach() for name in layers}
     totals: dict[tuple[str, str], torch.Tensor] = {}
     captured: dict[str, torch.Tensor] = {}
-    needs_grad = any(c.source == "gradients" for c in criteria)
+    needs_grad = any(c.reads == "gradients" for c in criteria)
     points = {c.name: feature_point or c.feature_point for c in criteria}
 
     def accumulate(layer: str, output: torch.Tensor, grad: torch.Tensor | None) -> None:
         """Forward pass (grad None): feature criteria. Backward: gradient criteria only."""
+        output = as_maps(output)
+        grad = as_maps(grad) if grad is not None else None
         relu = torch.relu(output) if "relu" in points.values() else None
         for criterion in criteria:
-            if (criterion.source == "gradients") != (grad is not None):
+            if (criterion.reads == "gradients") != (grad is not None):
                 continue
             features = relu if points[criterion.name] == "relu" else output
             # relu(x) * dL/dx equals relu(x) * dL/d relu(x): where x <= 0 both are zero.
-            stat = criterion.batch_stat(features, grad) if grad is not None else criterion.batch_stat(features)
+            stat = criterion(LayerInputs(layer, weights[layer], bns[layer], features=features, grads=grad))
+            if not isinstance(stat, torch.Tensor) or stat.dim() < 1 or stat.shape[0] != weights[layer].shape[0]:
+                shape = list(stat.shape) if isinstance(stat, torch.Tensor) else type(stat).__name__
+                raise UserError(f"criterion {criterion.name!r} on layer {layer!r} returned a batch statistic of "
+                                f"shape {shape}; the layer has {weights[layer].shape[0]} output channels",
+                                "return this batch's statistic summed over its images, first dimension C")
             key = (criterion.name, layer)
             totals[key] = totals[key] + stat if key in totals else stat
 
@@ -127,7 +148,9 @@ def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion
                     if used in sizes:
                         for criterion in criteria:
                             results[(criterion.name, used)] = {
-                                layer: criterion.finalize(totals[(criterion.name, layer)], used).cpu()
+                                layer: check_scores(criterion, layer,
+                                                    criterion.finalize(totals[(criterion.name, layer)], used),
+                                                    weights[layer].shape[0]).float().cpu()
                                 for layer in layers}
                     if progress is not None:
                         progress(used, target)
@@ -142,16 +165,17 @@ def score_features(model: nn.Module, layers: list[str], criteria: list[Criterion
     return results
 
 
-def score_model(model: nn.Module, layers: list[str], criterion_name: str, *, batches=None,
-                limit: int = 0, seed: int = 0, feature_point: str | None = None,
+def score_model(model: nn.Module, layers: list[str], criterion: str | Criterion, *, batches=None,
+                limit: int = 0, seed: int = 0, feature_point: str | None = None, example: torch.Tensor | None = None,
                 progress=None) -> tuple[dict[str, torch.Tensor], int]:
-    """Scores per prunable layer (Tensor[C] each) and the number of images used (0 if none)."""
-    criterion = CRITERIA[criterion_name]
-    modules = dict(model.named_modules())
-    if criterion.source == "weights":
-        return score_weights(model, layers, criterion), 0
-    if criterion.source == "seed":
-        channels = {n: modules[n].weight.shape[0] for n in layers}
-        return score_random(layers, channels, seed), 0
+    """Scores per prunable layer (Tensor[C] each) and the number of images used (0 if none).
+    `criterion`: a Criterion or the name `criteria.resolve` takes. A data-free criterion finds
+    each layer's BatchNorm from one pass of `example` (else of the first batch; neither: bn None)."""
+    criterion = resolve(criterion) if isinstance(criterion, str) else criterion
+    if not criterion.data_driven:
+        if example is None and batches is not None:
+            example = next(iter(batches))[0][:1]
+        bns = batchnorms(model, layers, feature_modules(model, layers, example)) if example is not None else None
+        return score_free(model, layers, criterion, seed, bns), 0
     results = score_features(model, layers, [criterion], batches, [limit], feature_point, progress)
-    return results[(criterion_name, limit)], limit
+    return results[(criterion.name, limit)], limit
