@@ -59,6 +59,7 @@ class Step:
             torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
         seed_everything(spec.seed, spec.deterministic)
+        self.sources: dict[str, dict] = {}    # outside code the step ran: name -> target, file, sha256
 
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
@@ -66,8 +67,10 @@ class Step:
     def record(self, results: dict, extra_config: dict | None = None) -> dict:
         """The metrics.json record: the resolved spec (and `extra_config`), results, provenance."""
         config = {"command": self.name, **asdict(self.spec), **(extra_config or {})}
-        return {"step": self.name, "config": config, "results": results,
-                "provenance": provenance(self.device, self.started, time.perf_counter() - self.clock)}
+        found = provenance(self.device, self.started, time.perf_counter() - self.clock)
+        if self.sources:
+            found["sources"] = self.sources
+        return {"step": self.name, "config": config, "results": results, "provenance": found}
 
     def finish(self, results: dict, extra_config: dict | None = None) -> dict:
         """Write the record to OUT/metrics.json (print it when the spec has no `out`); return it."""
@@ -78,6 +81,51 @@ class Step:
             import json
             print(json.dumps(record, indent=2, default=str))
         return record
+
+
+def outside_sources(found) -> dict[str, dict]:
+    """Provenance of the outside criteria or models among `found` (each with `name`, `origin` and
+    `file`): {name: {"target": module:function, "file", "sha256"}}."""
+    import hashlib
+
+    return {item.name: {"target": item.origin, "file": item.file,
+                        "sha256": hashlib.sha256(Path(item.file).read_bytes()).hexdigest()}
+            for item in found if item.origin}
+
+
+def check_prunable(model: torch.nn.Module, name: str, input_shape: tuple[int, ...]) -> None:
+    """An outside model must have a convolution whose output channels can be pruned (the
+    classifier aside): one clear UserError before anything is trained or written."""
+    from nnprune.pruning.layout import model_layout
+
+    modules = dict(model.named_modules())
+    try:
+        layers = model_layout(model, input_shape).layers
+    except IndexError:         # no Linear and no Conv2d at all: classifier_name finds nothing
+        layers = []
+    if not any(isinstance(modules[layer], torch.nn.Conv2d) for layer in layers):
+        raise UserError(f"architecture {name!r} has no prunable convolution (torch-pruning's dependency graph "
+                        f"finds {len(layers)} prunable layer(s), none of them an nn.Conv2d)",
+                        "give the model at least one nn.Conv2d besides its classifier")
+
+
+def check_outside(criteria: list[str], archs: dict[str, dict], dataset: str) -> None:
+    """Import and check a study's outside criteria and models before any job runs (the workflow's
+    onstart): each criterion is a function declared with @criterion, and each model builds, for
+    `dataset`'s images, into an nn.Module with a prunable convolution. `archs`: entry -> options."""
+    from nnprune.models import build
+    from nnprune.models import resolve as resolve_model
+    from nnprune.pruning.criteria import resolve as resolve_criterion
+
+    for entry in criteria:
+        resolve_criterion(entry)
+    shape = data_module.dataset_spec(dataset) if dataset in data_module.DATASETS else None
+    for entry, options in archs.items():
+        architecture = resolve_model(entry)
+        if architecture.origin and shape is not None:
+            model = build(entry, num_classes=shape.num_classes, in_channels=shape.channels,
+                          width=float((options or {}).get("width", 1.0)))
+            check_prunable(model, architecture.name, (shape.channels, shape.image_size, shape.image_size))
 
 
 def _bundle(data_config: dict) -> data_module.DataBundle:
@@ -108,7 +156,7 @@ def _baseline_latency(model: torch.nn.Module, arch: str, build_args: dict, input
     "device", and the RUN_LATENCY settings}, stored with the model for its prune jobs."""
     from nnprune.models import build
 
-    timed = build(arch, **build_args)
+    timed = build(arch, **build_args)     # a built-in name or an outside model's short=module:function
     timed.load_state_dict(model.state_dict())
     timed.eval().to(device)
     return {"ms": latency_ms(timed, input_shape, **RUN_LATENCY), "device": str(device), **RUN_LATENCY}
@@ -118,14 +166,19 @@ def train(spec: TrainSpec) -> StepResult:
     """Train a baseline; keep the best-by-validation weights. Writes OUT/model.pt (with the
     model's MACs, params, per-layer MACs and, with `latency`, its latency: measured once here
     for every prune job), OUT/metrics.json and OUT/flipped_labels.json."""
-    from nnprune.models import build
+    from nnprune.models import build, resolve
 
     step = Step("train", spec)
+    architecture = resolve(spec.arch)       # an outside one is imported and checked here
+    step.sources = outside_sources([architecture])
     data_config = {k: getattr(spec, k) for k in DATA_KEYS}
     bundle = _bundle(data_config)
     dataset = bundle.spec
     build_args = {"num_classes": dataset.num_classes, "in_channels": dataset.channels, "width": spec.width}
     model = build(spec.arch, **build_args)
+    input_shape = (dataset.channels, dataset.image_size, dataset.image_size)
+    if architecture.origin:
+        check_prunable(model, architecture.name, input_shape)
     config = pick(TrainConfig, spec)
     step.log(f"{spec.arch} (width {spec.width}) on {dataset.name}: {bundle.train_labels.numel()} train, "
              f"{bundle.val_labels.numel()} val images, label noise {spec.label_noise} "
@@ -136,11 +189,10 @@ def train(spec: TrainSpec) -> StepResult:
     val_batches = _eval_batches(bundle, "val", step)
     summary = fit(model, train_batches, val_batches, config, step.out / "last.pt", step.device, step.log,
                   run_inputs={"data": data_config})
-    input_shape = (dataset.channels, dataset.image_size, dataset.image_size)
     test_acc = accuracy(model, _eval_batches(bundle, "test", step), amp=config.amp)
     model.cpu()
     cost = model_cost(model, input_shape)
-    latency = (_baseline_latency(model, spec.arch, build_args, input_shape, step.device)
+    latency = (_baseline_latency(model, architecture.entry, build_args, input_shape, step.device)
                if spec.latency else None)
     results = {"acc_test": test_acc, "acc_val": summary["best_val_acc"],
                "macs": cost["macs"], "params": cost["params"],
@@ -151,8 +203,9 @@ def train(spec: TrainSpec) -> StepResult:
     write_json(step.out / "flipped_labels.json",
                {"train_indices": bundle.flipped_train.tolist(), "val_indices": bundle.flipped_val.tolist(),
                 "note": "indices into the training subset / validation split of this run"})
-    save_model(step.out / "model.pt", model, spec.arch, build_args, input_shape,
-               data=data_config, train=asdict(config), acc_test=test_acc, cost=cost, latency=latency)
+    save_model(step.out / "model.pt", model, architecture.name, build_args, input_shape,
+               data=data_config, train=asdict(config), acc_test=test_acc, cost=cost, latency=latency,
+               source=architecture.entry if architecture.origin else None)
     step.log(f"test accuracy {test_acc:.2f}%")
     return StepResult(step.finish(results), model.eval())
 
@@ -169,17 +222,19 @@ def score(spec: ScoreSpec) -> StepResult:
     score_images 0): one folder per score file, named by `paths.score_name`, holding scores.pt
     and metrics.json. Outputs "scores" {(criterion, score_images): {layer: scores}} and "files"
     {(criterion, score_images): path of scores.pt}."""
-    from nnprune.pruning.criteria import CRITERIA
+    from nnprune.pruning.criteria import resolve
     from nnprune.pruning.layout import model_layout
-    from nnprune.pruning.scoring import score_features, score_model
+    from nnprune.pruning.scoring import batchnorms, feature_modules, score_features, score_free
 
     step = Step("score", spec)
-    names = list(spec.criteria)
+    criteria = [resolve(entry) for entry in spec.criteria]   # an outside one is imported and checked here
+    names = [criterion.name for criterion in criteria]
     sizes = sorted(set(spec.score_images))
     model, meta, bundle = _model_and_data(spec.model)
-    layout = model_layout(model, tuple(meta["input_shape"]))
+    input_shape = tuple(meta["input_shape"])
+    layout = model_layout(model, input_shape)
     available = bundle.train_labels.numel()
-    data_driven = [CRITERIA[n] for n in names if CRITERIA[n].data_driven]
+    data_driven = [c for c in criteria if c.data_driven]
     if data_driven and (not sizes or sizes[0] < 1 or sizes[-1] > available):
         raise UserError(f"score_images {sizes} must be between 1 and the {available} training "
                         f"images of this baseline", f"use at most {available} score images")
@@ -191,9 +246,14 @@ def score(spec: ScoreSpec) -> StepResult:
         batches.generator.manual_seed(spec.seed)
         results.update(score_features(model, layout.layers, data_driven, batches, sizes,
                                       spec.feature_point, progress_callback(step.name, step.log, "scored", "images")))
-    for name in names:
-        if not CRITERIA[name].data_driven:
-            results[(name, 0)] = score_model(model, layout.layers, name, seed=spec.seed)[0]
+    free = [c for c in criteria if not c.data_driven]
+    if free:
+        example = torch.zeros(1, *input_shape, device=step.device)
+        bns = batchnorms(model, layout.layers, feature_modules(model, layout.layers, example))
+        for criterion in free:
+            results[(criterion.name, 0)] = score_free(model, layout.layers, criterion, spec.seed, bns)
+    points = {c.name: spec.feature_point or c.feature_point for c in criteria}
+    step.sources = outside_sources(criteria)
     seconds = round(time.perf_counter() - step.clock, 3)
     baseline = {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]}
     for (name, used), scores in results.items():
@@ -201,7 +261,7 @@ def score(spec: ScoreSpec) -> StepResult:
         save_torch(folder / "scores.pt", {
             "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": name,
             "layers": layout.layers, "scores": scores, "score_images": used,
-            "feature_point": (spec.feature_point or CRITERIA[name].feature_point),
+            "feature_point": points[name],
             "channels": {layer: int(s.numel()) for layer, s in scores.items()}})
         record = step.record({"criterion": name, "score_images_used": used,
                               "layers": len(layout.layers), "seconds_all_criteria": seconds},
@@ -277,7 +337,7 @@ def prune(spec: PruneSpec) -> StepResult:
     if spec.latency:
         pruned["latency_ms"] = latency_ms(model, input_shape, **RUN_LATENCY)
     save_model(step.out / "model.pt", model.cpu(), meta["arch"], meta["build_args"], input_shape,
-               removed, data=meta["data"], train=meta["train"], pruning=spec.pruning,
+               removed, source=meta.get("source"), data=meta["data"], train=meta["train"], pruning=spec.pruning,
                criterion=record["criterion"], score_images=record["score_images"],
                acc_test=pruned["acc"], acc_base=base["acc"])
     step.log(f"{spec.pruning} by {record['criterion']}: MACs {base['macs']:,} -> {pruned['macs']:,}, "

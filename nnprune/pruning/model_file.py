@@ -1,7 +1,8 @@
 """Model files: enough to rebuild the (possibly pruned) architecture, and the weights.
 
 A model file is a plain dict of tensors, numbers, strings and lists, loadable with
-`torch.load(weights_only=True)`: the architecture name and build arguments, the input shape, and
+`torch.load(weights_only=True)`: the architecture name (for an outside model also `source`, its
+`short=module:function`, imported again to rebuild it) and build arguments, the input shape, and
 for a pruned model the removed channel indices per group. Loading rebuilds the base model,
 re-applies the removal with torch-pruning, then loads the weights.
 """
@@ -39,7 +40,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise UserError(f"{path} is not an nnprune model file (format {FORMAT})",
                         "pass a model.pt written by `nnprune train`, `prune` or `finetune`")
-    model = build(record["arch"], **record["build_args"])
+    model = build(record.get("source") or record["arch"], **record["build_args"])   # source: an outside model
     if record["removed"]:
         apply_removal(model, tuple(record["input_shape"]), record["removed"])
     try:
