@@ -34,13 +34,15 @@ def snakemake_bin() -> str:
 
 
 def run_snakemake(snakemake_bin: str, workdir: Path, data_root: Path, *extra: str,
-                  configfile: Path = REPO / "config" / "smoke.yaml", timeout: int = 900):
-    """Run the real workflow in `workdir` (outputs under workdir/results/)."""
+                  configfile: Path = REPO / "config" / "smoke.yaml", timeout: int = 900, env: dict | None = None):
+    """Run the real workflow in `workdir` (outputs under workdir/results/); `env`: extra
+    environment variables (e.g. PYTHONPATH for an outside criterion)."""
     import subprocess
 
     cmd = [snakemake_bin, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), "--config", f"data_root={data_root}", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
 
 
 @pytest.fixture(scope="session")

@@ -68,11 +68,17 @@ def test_schema_scalar_keys_agree_with_their_spec_fields():
         assert (set(prop["enum"]) - {None} if "enum" in prop else None) == (set(choices) if choices else None), key
 
 
+def _enum(schema: dict) -> list | None:
+    """A schema's enum, or that of its first anyOf branch (criteria and archs: the built-in names,
+    then the forms of an outside one)."""
+    return schema.get("enum") or (schema.get("anyOf") or [{}])[0].get("enum")
+
+
 def test_schema_axes_allow_exactly_the_spec_choices():
     for key, (cls, name) in jobspecs.AXES.items():
         prop = SCHEMA["properties"][key]
         forms = prop.get("oneOf", [prop])    # noise_kind: one name or a list of names
-        enums = [form.get("propertyNames", {}).get("enum") or form.get("items", {}).get("enum") or form.get("enum")
+        enums = [_enum(form.get("propertyNames", {})) or _enum(form.get("items", {})) or form.get("enum")
                  for form in forms]
         assert all(enum == enums[0] for enum in enums), (key, enums)
         enum = enums[0]
@@ -97,7 +103,7 @@ def test_schema_sections_name_spec_fields_with_the_same_choices(section):
         assert settings == {f.name for f in fields(TrainConfig)}      # the optimisation block, whole
     for key in settings:
         prop = properties[key]
-        enum = prop.get("enum") or prop.get("items", {}).get("enum")
+        enum = prop.get("enum") or _enum(prop.get("items", {}))
         choices = spec_field(cls, key).metadata["choices"]
         assert (set(enum) if enum else None) == (set(choices) if choices else None), (section, key)
         if "default" in prop:

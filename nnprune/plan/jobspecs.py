@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnprune.plan.specs import FinetuneSpec, PruneSpec, ScoreSpec, StudyScale, ToySpec, TrainSpec, default_of, spec_json
+from nnprune.plan.studyconfig import entry_of, sources_of, study_archs, study_criteria, toy_criteria
 
 # Scalar study-config keys -> the spec field they set (the schema test holds the defaults and
 # choices of each pair equal). Sections: `train` -> TrainSpec's TrainConfig fields, `finetune` ->
@@ -48,10 +49,16 @@ def train_job(config: dict[str, Any], baseline: dict[str, Any]) -> str:
     return spec_json(TrainSpec, values)
 
 
-def score_job(config: dict[str, Any], seed: int, criteria: list[str], score_images: list[int] | None) -> str:
-    """`score` of one baseline with `criteria` at `score_images` (None for data-free criteria)."""
-    values = {"criteria": list(criteria), "seed": seed, "device": config["device"],
+def score_job(config: dict[str, Any], seed: int, criteria: list[str], score_images: list[int] | None,
+              references: dict | None = None) -> str:
+    """`score` of one baseline with `criteria` (short names) at `score_images` (None for data-free
+    criteria). `references` (studyconfig.study_criteria): an outside criterion goes to the job as
+    short=module:function, with its file's SHA-256 in `sources`, so a changed module reruns the job."""
+    references = study_criteria(config) if references is None else references
+    values = {"criteria": [entry_of(name, references) for name in criteria], "seed": seed, "device": config["device"],
               "batch_size": config["score_batch_size"], "feature_point": config["feature_point"]}
+    if sources_of(criteria, references):
+        values["sources"] = sources_of(criteria, references)
     if score_images is not None:
         values["score_images"] = list(score_images)
     return spec_json(ScoreSpec, values)
@@ -76,8 +83,15 @@ def finetune_job(config: dict[str, Any], seed: int, budget: str) -> str:
 
 
 def toy_job(config: dict[str, Any], dataset: str) -> str:
-    """`toy` of one toy dataset; always on the CPU (a few small MLPs)."""
-    return spec_json(ToySpec, {**_section(config, "toy"), "dataset": dataset, "device": "cpu"})
+    """`toy` of one toy dataset; always on the CPU (a few small MLPs). Outside criteria go as
+    short=module:function with their files' SHA-256 in `sources` (as in `score_job`)."""
+    values = {**_section(config, "toy"), "dataset": dataset, "device": "cpu"}
+    if "criteria" in values:
+        references = toy_criteria(config)
+        values["criteria"] = [entry_of(name, references) for name in references]
+        if sources_of(references, references):
+            values["sources"] = sources_of(references, references)
+    return spec_json(ToySpec, values)
 
 
 def claims_scale(config: dict[str, Any]) -> str:
@@ -93,7 +107,7 @@ def claims_scale(config: dict[str, Any]) -> str:
     toy, grid, train = config.get("toy") or {}, config.get("grid") or {}, config.get("train") or {}
     epochs = train.get("epochs", default(TrainSpec, "epochs"))
     noisy = any(level > min(config["label_noise"]) for level in config["label_noise"])
-    values = {"dataset": config["dataset"], "archs": list(config["archs"]),
+    values = {"dataset": config["dataset"], "archs": list(study_archs(config)),
               "widths": [float((options or {}).get("width", 1.0)) for options in config["archs"].values()],
               "train_sizes": list(config["train_size"]),
               "train_epochs": epochs, "seeds": list(config["seeds"]),

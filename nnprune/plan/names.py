@@ -21,6 +21,10 @@ CRITERION_SOURCES: dict[str, str] = {
     "random": "seed",
 }
 DATA_DRIVEN_SOURCES = ("features", "gradients")
+# The paper's criterion (Yeom et al. 2021): the default `claims.focus`, the criterion every claim
+# tests unless the config names another, and the criterion of the paper's published figures.
+PAPER_CRITERION = "nuclear"
+DEFAULT_FOCUS = PAPER_CRITERION
 
 ARCHITECTURES: tuple[str, ...] = (
     "resnet20", "resnet32", "resnet56", "resnet110", "vgg16", "densenet40", "googlenet",

@@ -21,6 +21,12 @@ from typing import Any
 
 from nnprune.errors import UserError
 from nnprune.plan.names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
+from nnprune.plan.plugins import OpenChoices, ShortNames
+
+CRITERION_CHOICES = OpenChoices(CRITERION_SOURCES, "criterion")   # built-in, or from outside (plugins)
+ARCH_CHOICES = OpenChoices(ARCHITECTURES, "model")
+SOURCES_HELP = ("SHA-256 of each outside module this job runs, by short name (the workflow's rerun "
+                "trigger: a changed module reruns its jobs)")
 
 AMP_DTYPES = ("auto", "bfloat16", "float16")
 SCHEDULES = ("cosine", "cosine-batch", "step")
@@ -32,7 +38,9 @@ def option(default: Any = MISSING, help: str = "", choices: typing.Iterable[str]
     """A spec field: its default (none: required; a list default is copied for each instance),
     the command-line help (with units), the allowed values (of each item, for a list) and extra
     flag names."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None,
+    if choices is not None and not isinstance(choices, tuple):
+        choices = tuple(choices)
+    metadata = {"help": help, "choices": choices,
                 "aliases": tuple(aliases)}
     if isinstance(default, (list, dict)):     # mutable: each spec gets its own copy
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
@@ -55,8 +63,9 @@ def check_choices(spec: Any) -> None:
             continue
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if item not in allowed:
+                words = allowed.describe() if hasattr(allowed, "describe") else ", ".join(map(str, allowed))
                 raise UserError(f"{spec_field.name} {item!r} is not one of the allowed values",
-                                f"use one of: {', '.join(map(str, allowed))}")
+                                f"use one of: {words}")
 
 
 class Spec:
@@ -135,7 +144,9 @@ def pick(cls: type, spec: Any) -> Any:
 @dataclass(kw_only=True)
 class TrainSpec(Spec, DataSpec, TrainConfig, RunOptions):
     """`train`: a baseline; best-by-validation weights, cost measured once for every prune job."""
-    arch: str = option(help="architecture", choices=ARCHITECTURES)
+    arch: str = option(help="architecture: built-in, or [short=]package.module:function returning an nn.Module",
+                       choices=ARCH_CHOICES)
+    sources: dict = option({}, SOURCES_HELP)
     width: float = option(1.0, "channel width multiplier")
     latency: bool = option(False, "also time the trained model (batch 64, median of 10 passes, ms) "
                                   "for `prune --latency`")
@@ -146,8 +157,9 @@ class TrainSpec(Spec, DataSpec, TrainConfig, RunOptions):
 class ScoreSpec(Spec, RunOptions):
     """`score`: every prunable channel of a model, with each criterion at each score_images."""
     model: str = option(help="model.pt of the trained baseline")
-    criteria: list[str] = option(help="criteria (listed above)", choices=CRITERION_SOURCES,
-                                 aliases=("--criterion",))
+    criteria: list[str] = option(help="criteria (listed above, or [short=]package.module:function)",
+                                 choices=CRITERION_CHOICES, aliases=("--criterion",))
+    sources: dict = option({}, SOURCES_HELP)
     score_images: list[int] = option([1280], "training images used by data-driven criteria; "
                                              "several sizes are scored in one pass")
     feature_point: str | None = option(None, "where feature maps are read (None: the criterion's own)",
@@ -217,7 +229,8 @@ class ReportSpec(Spec):
     main_pruning: str | None = option(None, "main pruning level (None: the first)")
     main_score_images: int | None = option(None, "main score_images (None: the largest)")
     criteria: list[str] = option([], "the config's criteria, in the order every figure keeps (the focus "
-                                     "criterion first; none: nnprune/plan/names.py's order)", choices=CRITERION_SOURCES)
+                                     "criterion first; none: nnprune/plan/names.py's order)",
+                                 choices=ShortNames(CRITERION_SOURCES, "criterion"))
 
 
 @dataclass(kw_only=True)
@@ -225,7 +238,7 @@ class StudyScale(Spec):
     """What a study ran, from its config (`nnprune.plan.jobspecs.claims_scale`), for claims.md's "What
     this scale cannot show"; a field left at its default is not stated there."""
     dataset: str | None = option(None, "dataset of the CNN baselines", choices=DATASET_NAMES)
-    archs: list[str] = option([], "architectures of the CNN baselines", choices=ARCHITECTURES)
+    archs: list[str] = option([], "architectures of the CNN baselines", choices=ShortNames(ARCHITECTURES, "model"))
     widths: list[float] = option([], "channel width multiplier of each of `archs`")
     train_sizes: list[int | None] = option([], "training images per clean baseline (None: all but the "
                                                "validation split)")
@@ -270,7 +283,8 @@ class ToySpec(Spec, RunOptions):
     fractions: list[float] = option([0.1, 0.25, 0.5, 0.75], "fractions of hidden units removed")
     input_noise: list[float] = option([0.01, 0.1, 0.3], "Gaussian input-noise sigmas on test inputs")
     grid: int = option(64, "grid points per axis of the decision-boundary plot")
-    criteria: list[str] = option(list(CRITERION_SOURCES), "criteria", choices=CRITERION_SOURCES)
+    criteria: list[str] = option(list(CRITERION_SOURCES), "criteria", choices=CRITERION_CHOICES)
+    sources: dict = option({}, SOURCES_HELP)
     allocations: list[str] = option(["global", "per-layer"], "global (the claim's setting) and/or the "
                                     "same fraction in every layer", choices=("global", "per-layer"))
     out: str = option(help="output directory (toy.csv, boundaries.pt, metrics.json)")

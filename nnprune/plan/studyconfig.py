@@ -46,13 +46,96 @@ def check_keys(config: dict[str, Any], schema: dict | None = None) -> None:
     if structural:
         raise schema_error(structural[0])
     for name in config.get("criteria", []):
-        if name not in CRITERION_SOURCES:
+        if name not in CRITERION_SOURCES and not _outside_form(name, "criterion"):
             raise UserError(f"config key 'criteria': unknown criterion {name!r}",
-                            f"use criteria from: {', '.join(CRITERION_SOURCES)}")
+                            f"use criteria from: {', '.join(CRITERION_SOURCES)}, or package.module:function")
     for name in config.get("archs", {}) or {}:
-        if name not in ARCHITECTURES:
+        if name not in ARCHITECTURES and not _outside_form(name, "model"):
             raise UserError(f"config key 'archs': unknown architecture {name!r}",
-                            f"use architectures from: {', '.join(sorted(ARCHITECTURES))}")
+                            f"use architectures from: {', '.join(sorted(ARCHITECTURES))}, or package.module:function")
+    study_criteria(config)          # outside ones: found without running them (nnprune.plan.plugins)
+    toy_criteria(config)
+    study_archs(config)
+
+
+def _outside_form(entry: str, kind: str) -> bool:
+    from nnprune.plan import plugins
+
+    return plugins.is_reference(entry) or plugins.entry_point(kind, entry) is not None
+
+
+def _reference(entry: str, kind: str, key: str):
+    from nnprune.plan import plugins
+
+    return plugins.resolve(entry, kind, key)
+
+
+def outside(entries: Iterable[str], kind: str, key: str) -> dict:
+    """Short name -> `plugins.Reference` (None for a built-in) of config key `key`'s `entries`
+    ("criterion" or "model" kind). Raises a UserError when an outside one cannot be found, is not
+    a function, shares a short name with another entry, or takes a built-in's name."""
+    from nnprune.plan.names import ARCHITECTURES, CRITERION_SOURCES
+
+    builtin = CRITERION_SOURCES if kind == "criterion" else ARCHITECTURES
+    found: dict = {}
+    for entry in entries:
+        reference = None if entry in builtin else _reference(entry, kind, key)
+        name = entry if reference is None else reference.name
+        if reference is not None and name in builtin:
+            raise UserError(f"config key {key!r}: {entry!r} takes the name of the built-in {kind} {name!r}",
+                            f"give it another short name: other_name={reference.target}")
+        if name in found:
+            raise UserError(f"config key {key!r}: two entries have the short name {name!r}",
+                            "give one of them another name: short_name=package.module:function")
+        found[name] = reference
+    return found
+
+
+def study_criteria(config: dict[str, Any]) -> dict:
+    """The study's criteria: short name -> Reference of an outside one (None: built-in)."""
+    return outside(config.get("criteria", []), "criterion", "criteria")
+
+
+def toy_criteria(config: dict[str, Any]) -> dict:
+    """The toy study's criteria (toy.criteria; none given: the built-in ones), as `study_criteria`."""
+    from nnprune.plan.names import CRITERION_SOURCES
+
+    return outside((config.get("toy") or {}).get("criteria", list(CRITERION_SOURCES)), "criterion", "toy.criteria")
+
+
+def study_archs(config: dict[str, Any]) -> dict:
+    """The study's architectures (archs keys): short name -> Reference of an outside one (None: built-in)."""
+    return outside(config.get("archs", {}) or {}, "model", "archs")
+
+
+def entry_of(name: str, references: dict) -> str:
+    """What a job receives for short name `name`: a built-in name, or short=module:function."""
+    return name if references[name] is None else references[name].entry
+
+
+def reads_of(name: str, references: dict) -> str:
+    """What criterion `name` reads (weights, features, gradients, seed), built-in or outside."""
+    from nnprune.plan.names import CRITERION_SOURCES
+
+    return CRITERION_SOURCES[name] if references[name] is None else references[name].reads
+
+
+def sources_of(names: Iterable[str], references: dict) -> dict[str, str]:
+    """{short name: file SHA-256} of the outside ones among `names` (a job spec's `sources`)."""
+    return {name: references[name].sha256 for name in names if references[name] is not None}
+
+
+def check_focus(config: dict[str, Any]) -> None:
+    """claims.focus (default the paper's criterion) is one of the study's criteria."""
+    from nnprune.plan.names import DEFAULT_FOCUS
+
+    focus = (config.get("claims") or {}).get("focus", DEFAULT_FOCUS)
+    names = list(study_criteria(config))
+    if focus not in names:
+        given = "claims" in config and "focus" in (config.get("claims") or {})
+        raise UserError(f"config key 'claims.focus': {focus!r}{'' if given else ' (the default)'} is not one of "
+                        "the study's criteria", f"set claims.focus to one of: {', '.join(names)}, or add "
+                        f"{focus} to criteria")
 
 
 def check_schema(config: dict[str, Any], schema: dict | None = None) -> None:
@@ -131,6 +214,7 @@ def _list_example(key: str, schema: dict, value: Any) -> str:
     if schema.get("type") != "array":
         return ""
     items = schema.get("items", {})
+    items = items["anyOf"][0] if "anyOf" in items else items     # criteria: the built-in names first
     example = items["enum"][0] if "enum" in items else {"integer": 1, "number": 0.5}.get(items.get("type"), "...")
     return f"; e.g. {key.split('.')[-1]}: [{example}]"
 
@@ -201,8 +285,12 @@ def check_pruning(config: dict[str, Any]) -> None:
     """Every pruning string parses, and per-layer rate strings fit each architecture."""
     from nnprune.plan.schemes import parse_scheme
 
-    for arch in config["archs"]:
+    for arch, reference in study_archs(config).items():
         for text in config["pruning"]:
+            if reference is not None and text.split(":")[0] in ("rates", "preset"):
+                raise UserError(f"config key 'pruning': {text!r} is a per-layer rate string, but {arch} is a model "
+                                "from outside nnprune (rates: and preset: are for the built-in models)",
+                                "prune it with macs:<fraction>, uniform:<rate> or uniform-macs:<fraction>")
             scheme = parse_scheme(text, arch)
             if scheme.kind == "rates":
                 _check_rates_length(arch, scheme)
@@ -211,10 +299,11 @@ def check_pruning(config: dict[str, Any]) -> None:
         if value is not None and value not in config["pruning"]:
             raise UserError(f"config key 'grid.{key}': {value!r} is not one of the pruning levels",
                             f"use one of: {', '.join(config['pruning'])}")
+    names = list(study_criteria(config))
     for value in config.get("grid", {}).get("prune_criteria", []):
-        if value not in config["criteria"]:
+        if value not in names:
             raise UserError(f"config key 'grid.prune_criteria': {value!r} is not one of the criteria",
-                            f"use criteria from: {', '.join(config['criteria'])}")
+                            f"use criteria from: {', '.join(names)}")
     for value in config.get("grid", {}).get("noise_pruning", []):
         if value not in config["pruning"]:
             raise UserError(f"config key 'grid.noise_pruning': {value!r} is not one of the pruning levels",
@@ -281,6 +370,7 @@ def check(config: dict[str, Any], require_data: bool = True) -> None:
     check_sizes(config)
     check_pruning(config)
     check_budgets(config)
+    check_focus(config)
     if require_data:
         check_dataset(config)
 

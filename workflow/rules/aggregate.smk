@@ -78,7 +78,7 @@ rule report_tables_figures:
         f"{OUT}/benchmarks/report.tsv"
     params:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
-        criteria=" ".join(config["criteria"]),  # the figures' order of the criteria
+        criteria=" ".join(CRITERION_NAMES),  # the figures' order of the criteria (short names)
     threads: 1
     resources:
         mem_mb=2000,

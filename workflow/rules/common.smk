@@ -42,6 +42,15 @@ onstart:
 
     try:
         check_dataset(config)
+        # Outside criteria and models (package.module:function): imported and checked once here,
+        # before any job, so that a bad one fails in one line with nothing written.
+        outside = [r.entry for r in [*CRITERIA.values(), *TOY_CRITERIA.values()] if r is not None]
+        if outside or any(r is not None for r in ARCHS.values()):
+            from nnprune.pipeline.steps import check_outside
+
+            check_outside(list(dict.fromkeys(outside)),
+                          {entry_of(name, ARCHS): options for name, options in zip(ARCHS, config["archs"].values())},
+                          config["dataset"])
     except UserError as error:
         _fail(error.problem, error.fix)
     if workflow.local_exec and os.environ.get(launch.DISABLE, "") in ("", "0"):
@@ -91,10 +100,17 @@ resource_scopes:
     gpu_slots="local",
 
 
-from nnprune.plan.names import TOY_DATASET_NAMES, data_driven
+from nnprune.plan.names import DATA_DRIVEN_SOURCES, TOY_DATASET_NAMES
+from nnprune.plan.studyconfig import entry_of, reads_of, study_archs, study_criteria, toy_criteria
 
-DATA_CRITERIA = [c for c in config["criteria"] if data_driven(c)]
-FREE_CRITERIA = [c for c in config["criteria"] if not data_driven(c)]
+# The study's criteria and architectures by short name (the names of paths, runs.csv and figures);
+# an outside one (package.module:function) maps to its plugins.Reference, a built-in one to None.
+CRITERIA = study_criteria(config)
+ARCHS = study_archs(config)
+TOY_CRITERIA = toy_criteria(config) if config["toy"].get("enabled", True) else {}
+CRITERION_NAMES = list(CRITERIA)
+DATA_CRITERIA = [c for c in CRITERIA if reads_of(c, CRITERIA) in DATA_DRIVEN_SOURCES]
+FREE_CRITERIA = [c for c in CRITERIA if reads_of(c, CRITERIA) not in DATA_DRIVEN_SOURCES]
 SIZES = sorted(config["score_images"])
 GRID = config["grid"]
 MAIN_SI = GRID.get("main_score_images", SIZES[-1])
@@ -105,7 +121,7 @@ SPARSE = GRID.get("mode", "full") == "sparse"
 
 wildcard_constraints:
     base="[^/]+",
-    crit="[a-z0-9-]+",
+    crit="[A-Za-z0-9_-]+",
     si="[0-9]+",
     prune="[^/]+",
     budget="[0-9]+[eb]",
@@ -136,13 +152,15 @@ def noise_settings():
 
 
 BASELINES = {}
-for arch, arch_options in config["archs"].items():
+for (arch, arch_options), arch_ref in zip(config["archs"].items(), ARCHS.values()):
+    name = arch if arch_ref is None else arch_ref.name  # an outside model's short name
     for noise, kind, seeds, sizes, recipe in noise_settings():
         for train_size in sizes:
             for seed in seeds:
                 # the arch options (width) only when given: TrainSpec holds the default
-                BASELINES[paths.baseline_id(DATASET, arch, train_size, noise, seed, kind)] = dict(
-                    arch=arch,
+                BASELINES[paths.baseline_id(DATASET, name, train_size, noise, seed, kind)] = dict(
+                    arch=arch if arch_ref is None else arch_ref.entry,
+                    **({"sources": {name: arch_ref.sha256}} if arch_ref is not None else {}),
                     train_size=train_size,
                     label_noise=noise,
                     noise_kind=kind,
@@ -174,7 +192,7 @@ def score_sizes(criterion):
 
 
 # criteria that are pruned (and fine-tuned); the others are only scored (score stability)
-PRUNE_CRITERIA = set(GRID.get("prune_criteria", config["criteria"]))
+PRUNE_CRITERIA = set(GRID.get("prune_criteria", CRITERION_NAMES))
 
 
 def _wanted(base, crit, si, prune):
@@ -197,7 +215,7 @@ def _wanted(base, crit, si, prune):
 RUNS = [
     (base, crit, si, prune)
     for base in BASELINES
-    for crit in config["criteria"]
+    for crit in CRITERION_NAMES
     for si in score_sizes(crit)
     for prune in PRUNINGS
     if _wanted(base, crit, si, prune)
@@ -224,7 +242,7 @@ def train_spec(wildcards):
 
 
 def score_spec(wildcards, criteria, sizes):
-    return jobspecs.score_job(config, BASELINES[wildcards.base]["seed"], criteria, sizes)
+    return jobspecs.score_job(config, BASELINES[wildcards.base]["seed"], criteria, sizes, CRITERIA)
 
 
 def prune_spec(wildcards):
