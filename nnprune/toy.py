@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from nnprune.models import build
-from nnprune.plan.names import TOY_DATASET_NAMES, check_registered
+from nnprune.plan.names import DEFAULT_FOCUS, TOY_DATASET_NAMES, check_registered
 from nnprune.plan.specs import ToySpec
 from nnprune.pruning.allocation import allocate_channels
 from nnprune.pruning.criteria import resolve
@@ -234,8 +234,9 @@ def plot_boundaries(boundaries: dict, dataset: str, criteria: list[str], fractio
     return fig
 
 
-def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
-    """Accuracy and boundary change vs. pruning fraction, per criterion and dataset (clean test)."""
+def plot_curves(frame: pd.DataFrame, allocation: str = "global", focus: str = DEFAULT_FOCUS):
+    """Accuracy and boundary change vs. pruning fraction, per criterion and dataset (clean test);
+    `focus` (claims.focus) drawn thicker."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -252,7 +253,7 @@ def plot_curves(frame: pd.DataFrame, allocation: str = "global"):
         stats = part.groupby(["criterion", "fraction"])[["acc_pruned", "boundary_change"]].agg(["mean", "std"])
         for criterion in dict.fromkeys(part.criterion):
             s = stats.loc[criterion]
-            width = 2.5 if criterion == "nuclear" else 1.2
+            width = 2.5 if criterion == focus else 1.2
             for row, metric in enumerate(["acc_pruned", "boundary_change"]):
                 axes[row][col].errorbar(100 * s.index, s[(metric, "mean")], yerr=s[(metric, "std")],
                                         marker="o", capsize=2, linewidth=width, label=criterion,

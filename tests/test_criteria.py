@@ -225,14 +225,17 @@ def _fresh_python(code: str) -> list[str]:
 
 
 def _workflow_imports() -> list[str]:
-    """The nnprune imports of the Snakefile and workflow/rules/*.smk, as source lines."""
+    """The module-level nnprune imports of the Snakefile and workflow/rules/*.smk, as source lines:
+    those the parse runs. An indented one sits in an `onstart:` handler, which runs once when
+    execution starts (never in a dry run or a cluster job's re-parse): there, checking a study's
+    outside criteria and models imports torch."""
     import re
 
     root = Path(__file__).parents[1]
     text = "\n".join(path.read_text() for path in [root / "Snakefile",
                                                    *sorted((root / "workflow" / "rules").glob("*.smk"))])
     return [" ".join(match.split()) for match in
-            re.findall(r"^\s*(from nnprune[\w.]* import (?:\([^)]*\)|.*))$", text, re.M)]
+            re.findall(r"^(from nnprune[\w.]* import (?:\([^)]*\)|.*))$", text, re.M)]
 
 
 @pytest.mark.parametrize("name", ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"])

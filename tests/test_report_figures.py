@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import nnprune.analysis.report as report
-from nnprune.analysis.verdicts import FOCUS
+from nnprune.plan.names import DEFAULT_FOCUS as FOCUS
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -6,12 +6,13 @@ import textwrap
 from pathlib import Path
 
 from nnprune.analysis.table_text import number
-from nnprune.analysis.verdicts import FLOOR, FOCUS, INSIDE, NOT_RIVALS, OUTSIDE, Claim, ClaimSettings
+from nnprune.analysis.verdicts import FLOOR, INSIDE, OUTSIDE, Claim, ClaimSettings, not_rivals
+from nnprune.plan.names import DEFAULT_FOCUS
 
 RULE = (
     "Fixed before the run (nnprune/analysis/stats.py, nnprune/analysis/verdicts.py). At each operating point of a "
     "claim, "
-    "d = metric(nuclear) - metric(comparator), with the metric oriented so that higher is better, is averaged "
+    "d = metric({focus}) - metric(comparator), with the metric oriented so that higher is better, is averaged "
     "within each seed (over its layers, datasets, ...): the seed is the replicate, and `pairs` counts seeds. "
     "Over the seeds: a (1 - alpha) Student-t interval of the mean of d and a two-sided paired t-test, its "
     "p-values Holm-adjusted across the claim's points (one family per comparison); claims.json adds the exact "
@@ -20,11 +21,18 @@ RULE = (
     "**not supported** if the Holm-adjusted p < alpha, by the sign of the mean; **inconclusive** otherwise or "
     "with fewer than 2 seeds. MDD: the true mean difference that the test at alpha/m (m points) detects with "
     "the configured power, for this number of seeds and the observed spread (noncentral t). Comparators: the "
-    "best other criterion at the point (by mean; nuclear-stacked, the same energy in another form, is not a "
-    "rival) and random. Primary point: named in the config before the run; when it was not tested, the nearest "
+    "best other criterion at the point (by mean{not_rivals}) and random. Primary point: named in the config "
+    "before the run; when it was not tested, the nearest "
     "tested point stands in, flagged. Seed split: the seeds are dealt alternately into two halves and each half "
     "is tested again by the same rule; when the halves' primary verdicts differ, the claim's verdict is "
     "**unstable**.")
+
+
+def rule_text(focus: str) -> str:
+    """The decision rule of claims.md, for the criterion the claims test."""
+    excluded = sorted(not_rivals(focus))
+    words = (f"; {', '.join(excluded)}, the same energy in another form, is not a rival" if excluded else "")
+    return RULE.format(focus=focus, not_rivals=words)
 
 
 def _digits(margin: float | None) -> int:
@@ -57,7 +65,8 @@ def regime_cell(point: dict) -> str:
 
 def points_table(points: list[dict]) -> list[str]:
     regime = any("regime" in point for point in points)
-    lines = ["| point | nuclear vs | pairs (seeds) | mean difference | 95% CI | margin | Holm p | verdict | MDD |"
+    focus = points[0]["focus"] if points else DEFAULT_FOCUS
+    lines = [f"| point | {focus} vs | pairs (seeds) | mean difference | 95% CI | margin | Holm p | verdict | MDD |"
              + (" paper's regime |" if regime else ""),
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if regime else "")]
     for point in points:
@@ -103,7 +112,7 @@ def render_claim(claim: Claim) -> list[str]:
                   if split.get("verdicts") else f"{split.get('status')} (halves {halves})")
     lines += [f"*Metric.* {claim.metric}. *Axis.* {claim.axis}. *Replicate.* {claim.replicate}.", "",
               f"*Primary point.* {where.replace('**', '').replace(' (primary)', '')}{fallback}", "",
-              f"*Holds where* (nuclear vs the best other criterion): {claim.holds_where}.", "",
+              f"*Holds where* ({claim.focus} vs the best other criterion): {claim.holds_where}.", "",
               f"*Seed split* of the primary verdict: {split_text}.", ""]
     if claim.regime:
         regime = claim.regime
@@ -156,8 +165,9 @@ def gap_words(gap: float) -> str:
 
 def render_markdown(claims: list[Claim], study: str, settings: ClaimSettings, limits: list[str]) -> str:
     margins = ", ".join(f"`{k}` {v:g}" for k, v in settings.margins.items())
-    lines = [f"# Claims of Yeom et al. 2021 (energy-aware pruning), tested by study `{study}`", "",
-             "## Decision rule (fixed before the run)", "", RULE, "",
+    asked = "" if settings.paper_focus else f", asked of criterion `{settings.focus}`"
+    lines = [f"# Claims of Yeom et al. 2021 (energy-aware pruning){asked}, tested by study `{study}`", "",
+             "## Decision rule (fixed before the run)", "", rule_text(settings.focus), "",
              f"Settings (config `claims:`): alpha {settings.alpha:g}, power {settings.power:g}, margins {margins}; "
              "primary points " + ", ".join(f"`{k}` {v}" for k, v in settings.primary.items()) + ".", "",
              "| claim | verdict at the primary point | paper's regime | holds where |", "|---|---|---|---|"]
@@ -227,13 +237,15 @@ def forest(claim: Claim | None, name: str):
             tick.set_fontstyle("italic")
             tick.set_color("0.4")
     first.set_ylim(-len(points) + 0.5, 0.5)
-    first.set_xlabel(f"{FOCUS} - comparator (> 0: {FOCUS} better); 95% CI over seeds; n = seeds")
+    focus = points[0]["focus"]
+    first.set_xlabel(f"{focus} - comparator (> 0: {focus} better); 95% CI over seeds; n = seeds")
     fig.suptitle("\n".join(textwrap.wrap(f"{claim.name}: {claim.holds_where}", 110)), fontsize=9)
     handles, _ = first.get_legend_handles_labels()
     regime = (f"; italic grey labels: {OUTSIDE} (best criterion more than {claim.regime['threshold_pp']:g} pp "
               "below its baselines)") if any(p.get("regime") == OUTSIDE for p in points) else ""
+    excluded = f" (not {' / '.join(sorted(not_rivals(focus)))})" if not_rivals(focus) else ""
     fig.legend(handles[:1], [f"equivalence band ±{margin:g}"], loc="outside lower center", fontsize=7,
-               title=f"blue: best other criterion (not {' / '.join(sorted(NOT_RIVALS))}); grey: {FLOOR}{regime}",
+               title=f"blue: best other criterion{excluded}; grey: {FLOOR}{regime}",
                title_fontsize=7)
     return fig
 

@@ -10,7 +10,10 @@ study's largest budget (`aggregate.at_budget`); `by_budget` and `acc_vs_budget` 
 """
 from __future__ import annotations
 
-import io as _io
+import contextlib
+import contextvars
+import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +33,10 @@ from nnprune.analysis.table_text import (
     markdown_table,
     mean_sd,
 )
-from nnprune.analysis.verdicts import FOCUS
 from nnprune.errors import UserError
 from nnprune.files import atomic_write, write_text
 from nnprune.plan.budgets import BN, RAW, budget_label, budget_order
-from nnprune.plan.names import CRITERION_SOURCES
+from nnprune.plan.names import CRITERION_SOURCES, DEFAULT_FOCUS, PAPER_CRITERION
 from nnprune.plan.schemes import parse_scheme
 from nnprune.plan.studyconfig import main_label_noise
 
@@ -55,8 +57,10 @@ METRIC_LABELS = {
 PAPER_COLUMNS = ("source", "setting", "criterion", "acc_base", "acc_pruned", "acc_finetuned", "macs_reduction",
                  "params_reduction", "n_seeds")
 PAPER_ROWS = [
-    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-56 / CIFAR-10", "nuclear", 93.26, None, 94.13, 40.4, 45.9),
-    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-110 / CIFAR-10", "nuclear", 93.50, None, 94.61, 49.8, 52.9),
+    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-56 / CIFAR-10", PAPER_CRITERION, 93.26, None, 94.13, 40.4,
+     45.9),
+    ("Yeom et al. 2021 (energy-aware), reported", "ResNet-110 / CIFAR-10", PAPER_CRITERION, 93.50, None, 94.61, 49.8,
+     52.9),
     ("HRank (Lin et al. 2020), reported", "ResNet-56 / CIFAR-10", "hrank", 93.26, None, 93.17, 50.0, 42.4),
     ("FPGM (He et al. 2019), reported", "ResNet-56 / CIFAR-10", "fpgm", 93.59, None, 93.49, 52.6, None),
     ("HRankPlus, reported", "ResNet-56 / CIFAR-10", "hrank", 93.26, None, 93.57, 47.4, None),
@@ -72,36 +76,57 @@ KIND_MARKERS = ("o", "s", "^", "D")
 KIND_LINESTYLES = ("-", "--", ":", "-.")
 
 
+# Outside criteria (not in nnprune/plan/names.py): a colour of their own, from the name, the same
+# in every figure of every study.
+OUTSIDE_PALETTE = ("black", "#8c564b", "#17becf", "#bcbd22", "#e377c2", "#7f3b08")
+# The criterion the claims test (claims.focus): first in every figure, drawn thicker and named in
+# bold. `focused` sets it while a study's figures are drawn.
+FOCUS: contextvars.ContextVar[str] = contextvars.ContextVar("focus", default=DEFAULT_FOCUS)
+
+
+@contextlib.contextmanager
+def focused(focus: str):
+    """Draw the figures made inside this block for `focus` (claims.focus)."""
+    token = FOCUS.set(focus)
+    try:
+        yield focus
+    finally:
+        FOCUS.reset(token)
+
+
 def criterion_color(criterion: str) -> str:
-    """The colour of `criterion` in every figure (black for a name nnprune/plan/names.py lacks)."""
+    """The colour of `criterion` in every figure: a registered one's by nnprune/plan/names.py's
+    order; an outside one's from its name (crc32)."""
     names = list(CRITERION_SOURCES)
-    return PALETTE[names.index(criterion) % len(PALETTE)] if criterion in names else "black"
+    if criterion in names:
+        return PALETTE[names.index(criterion) % len(PALETTE)]
+    return OUTSIDE_PALETTE[zlib.crc32(criterion.encode()) % len(OUTSIDE_PALETTE)]
 
 
 def criterion_order(present, criteria=()) -> list[str]:
-    """The criteria in `present`, in the order of every figure: FOCUS first, then the order of
+    """The criteria in `present`, in the order of every figure: the focus first, then the order of
     `criteria` (the config's), then nnprune/plan/names.py's, then any other name sorted."""
     present = set(present)
-    ranked = [c for c in dict.fromkeys([FOCUS, *criteria, *CRITERION_SOURCES]) if c in present]
+    ranked = [c for c in dict.fromkeys([FOCUS.get(), *criteria, *CRITERION_SOURCES]) if c in present]
     return ranked + sorted(present - set(ranked))
 
 
 def criterion_style(criterion: str) -> dict:
-    """Matplotlib style of a criterion's series: its colour; FOCUS thicker, larger and on top."""
-    focus = criterion == FOCUS
+    """Matplotlib style of a criterion's series: its colour; the focus thicker, larger and on top."""
+    focus = criterion == FOCUS.get()
     return {"color": criterion_color(criterion), "linewidth": 2.6 if focus else 1.3,
             "markersize": 8 if focus else 5, "zorder": 5 if focus else 2}
 
 
 def _bold_focus(texts) -> None:
-    """Bold the tick or legend labels that name FOCUS ("nuclear", "nuclear, pairwise")."""
+    """Bold the tick or legend labels that name the focus (e.g. `l1` and `l1, pairwise`)."""
     for text in texts:
-        if text.get_text().replace(",", " ").split(" ")[0] == FOCUS:
+        if text.get_text().replace(",", " ").split(" ")[0] == FOCUS.get():
             text.set_fontweight("bold")
 
 
 def _legend(ax, handles: list, title: str, **where):
-    """A legend of `handles` that leaves the axis' other legends in place; FOCUS in bold."""
+    """A legend of `handles` that leaves the axis' other legends in place; the focus in bold."""
     from matplotlib.legend import Legend
 
     legend = Legend(ax, handles, [h.get_label() for h in handles], title=title, fontsize=7,
@@ -470,7 +495,7 @@ def save_figure(fig, folder: Path, name: str) -> list[Path]:
 
     paths = []
     for ext in ("png", "pdf"):
-        buffer = _io.BytesIO()
+        buffer = io.BytesIO()
         fig.savefig(buffer, format=ext, dpi=130, bbox_inches="tight")
         data = buffer.getvalue()
 
@@ -624,10 +649,16 @@ def _stability_counted(stability: pd.DataFrame | None) -> str:
 
 
 def write_report(study_dir: Path, main_pruning: str | None = None,
-                 main_score_images: int | None = None, criteria=()) -> list[Path]:
+                 main_score_images: int | None = None, criteria=(), focus: str = DEFAULT_FOCUS) -> list[Path]:
     """Write tables/ and figures/ under `study_dir` from runs.csv and stability.csv, and
     figures/notes.md (which figures were drawn, why any was not); `criteria`: the config's order
-    of the criteria, kept by every figure."""
+    of the criteria, kept by every figure; `focus`: the criterion the claims test, first and
+    thicker in every figure."""
+    with focused(focus):
+        return _write_report(study_dir, main_pruning, main_score_images, criteria)
+
+
+def _write_report(study_dir: Path, main_pruning: str | None, main_score_images: int | None, criteria) -> list[Path]:
     runs = pd.read_csv(study_dir / "runs.csv")
     stability_path = study_dir / "stability.csv"
     stability = pd.read_csv(stability_path) if stability_path.exists() else pd.DataFrame()

@@ -5,10 +5,11 @@ A claim arrives as a `ClaimInput`: one metric oriented so that higher is better,
 with the columns criterion, stratum ("" or e.g. the noise kind), axis (the swept value), order
 (its position on the axis), replicate (the seed), unit (what is matched inside a seed: dataset,
 layer, ...) and value. At every (stratum, axis) point, without pooling points:
-  - `FOCUS` against the best other criterion there: the one with the best mean, chosen from the
-    data, which favours the comparator; `NOT_RIVALS` (nuclear-stacked, the other form of the
-    same energy, docs/background.md §2) are not candidates;
-  - `FOCUS` against `FLOOR` (random), the floor every criterion must clear;
+  - the focus criterion (`ClaimSettings.focus`, config `claims.focus`, default the paper's) against
+    the best other criterion there: the one with the best mean, chosen from the data, which
+    favours the comparator; `not_rivals(focus)` are not candidates (for the paper's criterion:
+    nuclear-stacked, the other form of the same energy, docs/background.md §2);
+  - the focus against `FLOOR` (random), the floor every criterion must clear;
   - every criterion against `FLOOR`: the ranking.
 Each comparison is one Holm family over the claim's points. The primary point is named in the
 config before the run; when it was not tested, the nearest tested point stands in, flagged
@@ -26,14 +27,16 @@ import pandas as pd
 
 from nnprune.analysis import stats
 from nnprune.errors import UserError
+from nnprune.plan.names import DEFAULT_FOCUS, PAPER_CRITERION
 
-FOCUS = "nuclear"
-NOT_RIVALS = {"nuclear-stacked"}
+# the other form of the paper's energy (docs/background.md §2): no rival of the paper's criterion
+SAME_ENERGY = {PAPER_CRITERION: {"nuclear-stacked"}}
 FLOOR = "random"
 DEFAULT_MARGINS = {"accuracy_pp": 1.0, "spearman": 0.02, "boundary_pp": 2.0}
 DEFAULT_PRIMARY = {"toy_fraction": 0.333, "score_images": None, "label_noise": None,
                    "noise_kind": None, "pruning": None, "budget": None}
 DEFAULT_REGIME_GAP_PP = 1.0
+SETTING_KEYS = ("focus", "alpha", "power", "margins", "primary", "regime_gap_pp")
 INSIDE, OUTSIDE = "inside the paper's regime", "outside the paper's regime"
 POINT = ["stratum", "axis"]
 
@@ -49,26 +52,33 @@ class ClaimSettings:
     primary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRIMARY))
     regime_gap_pp: float = DEFAULT_REGIME_GAP_PP   # a point whose best criterion lies further below
     #                                                its baselines is outside the paper's regime
+    focus: str = DEFAULT_FOCUS                     # the criterion every claim tests
+
+    @property
+    def paper_focus(self) -> bool:
+        """Whether the claims are asked of the paper's own criterion (the paper's texts apply)."""
+        return self.focus == PAPER_CRITERION
 
     @classmethod
     def from_mapping(cls, mapping: dict | None) -> ClaimSettings:
         mapping = dict(mapping or {})
-        unknown = set(mapping) - {"alpha", "power", "margins", "primary", "regime_gap_pp"}
+        unknown = set(mapping) - set(SETTING_KEYS)
         for key, allowed in (("margins", DEFAULT_MARGINS), ("primary", DEFAULT_PRIMARY)):
             unknown |= {f"{key}.{name}" for name in set(mapping.get(key) or {}) - set(allowed)}
         if unknown:
             raise UserError(f"claims settings: unknown keys {sorted(unknown)}",
-                            f"use alpha, power, regime_gap_pp, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
+                            f"use focus, alpha, power, regime_gap_pp, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
                             f"primary.{{{','.join(DEFAULT_PRIMARY)}}}")
         return cls(alpha=float(mapping.get("alpha", 0.05)), power=float(mapping.get("power", 0.8)),
                    margins={**DEFAULT_MARGINS, **(mapping.get("margins") or {})},
                    primary={**DEFAULT_PRIMARY, **(mapping.get("primary") or {})},
-                   regime_gap_pp=float(mapping.get("regime_gap_pp", DEFAULT_REGIME_GAP_PP)))
+                   regime_gap_pp=float(mapping.get("regime_gap_pp", DEFAULT_REGIME_GAP_PP)),
+                   focus=str(mapping.get("focus", DEFAULT_FOCUS)))
 
 
 @dataclass
 class Family:
-    """A secondary comparison of a claim (FOCUS against the best other criterion only)."""
+    """A secondary comparison of a claim (the focus against the best other criterion only)."""
     name: str
     metric: str
     axis: str
@@ -120,6 +130,7 @@ class Claim:
     regime: dict = field(default_factory=dict)
     across_allocations: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    focus: str = DEFAULT_FOCUS          # the criterion the claim was asked of
 
 
 def standard_frame(frame: pd.DataFrame, value: pd.Series, axis: str, units: list[str],
@@ -133,9 +144,14 @@ def standard_frame(frame: pd.DataFrame, value: pd.Series, axis: str, units: list
         "replicate": frame[replicate], "unit": unit, "value": value.astype(float)})
 
 
-def best_other(frame: pd.DataFrame) -> str | None:
-    """The criterion other than FOCUS and NOT_RIVALS with the best mean value."""
-    means = frame[~frame.criterion.isin({FOCUS, *NOT_RIVALS})].groupby("criterion").value.mean().dropna()
+def not_rivals(focus: str) -> set[str]:
+    """Criteria that are not the focus's rivals: another form of the same score."""
+    return SAME_ENERGY.get(focus, set())
+
+
+def best_other(frame: pd.DataFrame, focus: str = DEFAULT_FOCUS) -> str | None:
+    """The criterion other than `focus` and its `not_rivals` with the best mean value."""
+    means = frame[~frame.criterion.isin({focus, *not_rivals(focus)})].groupby("criterion").value.mean().dropna()
     return str(means.idxmax()) if len(means) else None
 
 
@@ -174,8 +190,9 @@ def compare(frame: pd.DataFrame, first: str, comparators: dict[tuple, str], marg
     return records, rows
 
 
-def rivals(frame: pd.DataFrame) -> dict[tuple, str]:
-    found = {p: best_other(frame[(frame.stratum == p[0]) & (frame.axis == p[1])]) for p in points_in_order(frame)}
+def rivals(frame: pd.DataFrame, focus: str = DEFAULT_FOCUS) -> dict[tuple, str]:
+    found = {p: best_other(frame[(frame.stratum == p[0]) & (frame.axis == p[1])], focus)
+             for p in points_in_order(frame)}
     return {point: name for point, name in found.items() if name is not None}
 
 
@@ -224,12 +241,13 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
     primary = choose_primary(spec, points, {**settings.primary, **spec.primary_values})
     key = (primary["stratum"] or "", primary["axis_value"])
     claim = Claim(spec.name, spec.claim, spec.metric, spec.axis, spec.replicate, "inconclusive",
-                  primary=primary, notes=list(spec.notes))
-    claim.points, main_rows = compare(frame, FOCUS, rivals(frame), margin, settings, "best other", key,
+                  primary=primary, notes=list(spec.notes), focus=settings.focus)
+    focus = settings.focus
+    claim.points, main_rows = compare(frame, focus, rivals(frame, focus), margin, settings, "best other", key,
                                        spec.label)
     if FLOOR in set(frame.criterion):
         floor = {point: FLOOR for point in points}
-        claim.points += compare(frame, FOCUS, floor, margin, settings, "random", key, spec.label)[0]
+        claim.points += compare(frame, focus, floor, margin, settings, "random", key, spec.label)[0]
         for criterion in sorted(set(frame.criterion) - {FLOOR}):
             found = compare(frame, criterion, floor, margin, settings, "random", key, spec.label)[0]
             claim.ranking.append({"criterion": criterion, "points": found})
@@ -250,7 +268,7 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
     if spec.baselines is not None:
         claim.regime = regime_check(claim, frame, spec.baselines, settings.regime_gap_pp)
     for extra in spec.secondary:
-        found = compare(extra.frame, FOCUS, rivals(extra.frame), settings.margins[extra.margin_key],
+        found = compare(extra.frame, focus, rivals(extra.frame, focus), settings.margins[extra.margin_key],
                         settings, "best other", None, extra.label)[0]
         claim.secondary.append({"name": extra.name, "metric": extra.metric, "axis": extra.axis,
                                 "margin": settings.margins[extra.margin_key], "points": found,

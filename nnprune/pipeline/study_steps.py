@@ -29,7 +29,7 @@ def report(spec: ReportSpec) -> StepResult:
     from nnprune.analysis.report import write_report
 
     written = write_report(Path(spec.study_dir), main_pruning=spec.main_pruning,
-                           main_score_images=spec.main_score_images, criteria=spec.criteria)
+                           main_score_images=spec.main_score_images, criteria=spec.criteria, focus=spec.focus)
     print(f"[report] {len(written)} files under {spec.study_dir}")
     return StepResult(outputs={"files": written})
 
@@ -70,9 +70,9 @@ def toy_report(spec: ToyReportSpec) -> StepResult:
         boundaries = load_torch(Path(folder) / "boundaries.pt", "toy boundaries")
         dataset = rows.dataset.iloc[0]     # toy.csv records its dataset
         save_figure(plot_boundaries(boundaries, dataset, criteria, fractions), out, f"boundaries_{dataset}")
-    save_figure(plot_curves(frame, "global"), out, "toy_curves")
+    save_figure(plot_curves(frame, "global", spec.focus), out, "toy_curves")
     if "per-layer" in set(frame.get("allocation", [])):
-        save_figure(plot_curves(frame, "per-layer"), out, "toy_curves_per_layer")
+        save_figure(plot_curves(frame, "per-layer", spec.focus), out, "toy_curves_per_layer")
     print(f"[toy-report] {len(frame)} rows, figures in {out}")
     return StepResult(outputs={"frame": frame})
 

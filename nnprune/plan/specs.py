@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from nnprune.errors import UserError
-from nnprune.plan.names import ARCHITECTURES, CRITERION_SOURCES, DATASET_NAMES, NOISE_KINDS, TOY_DATASET_NAMES
+from nnprune.plan.names import (
+    ARCHITECTURES,
+    CRITERION_SOURCES,
+    DATASET_NAMES,
+    DEFAULT_FOCUS,
+    NOISE_KINDS,
+    TOY_DATASET_NAMES,
+)
 from nnprune.plan.plugins import OpenChoices, ShortNames
 
 CRITERION_CHOICES = OpenChoices(CRITERION_SOURCES, "criterion")   # built-in, or from outside (plugins)
@@ -231,6 +238,8 @@ class ReportSpec(Spec):
     criteria: list[str] = option([], "the config's criteria, in the order every figure keeps (the focus "
                                      "criterion first; none: nnprune/plan/names.py's order)",
                                  choices=ShortNames(CRITERION_SOURCES, "criterion"))
+    focus: str = option(DEFAULT_FOCUS, "the criterion the claims test (claims.focus): first in every figure, "
+                                       "drawn thicker and named in bold")
 
 
 @dataclass(kw_only=True)
@@ -298,6 +307,7 @@ class ToySpec(Spec, RunOptions):
 class ToyReportSpec(Spec):
     """`toy-report`: toy figures and the combined toy.csv from `toy` outputs."""
     inputs: list[str] = option(help="output directories of `nnprune toy`")
+    focus: str = option(DEFAULT_FOCUS, "the criterion the claims test (claims.focus): drawn thicker")
     out: str = option(help="output directory")
 
 

@@ -77,7 +77,7 @@ rule report_tables_figures:
     benchmark:
         f"{OUT}/benchmarks/report.tsv"
     params:
-        main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
+        main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}{FOCUS_FLAG}",
         criteria=" ".join(CRITERION_NAMES),  # the figures' order of the criteria (short names)
     threads: 1
     resources:

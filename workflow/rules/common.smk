@@ -100,7 +100,7 @@ resource_scopes:
     gpu_slots="local",
 
 
-from nnprune.plan.names import DATA_DRIVEN_SOURCES, TOY_DATASET_NAMES
+from nnprune.plan.names import DATA_DRIVEN_SOURCES, DEFAULT_FOCUS, TOY_DATASET_NAMES
 from nnprune.plan.studyconfig import entry_of, reads_of, study_archs, study_criteria, toy_criteria
 
 # The study's criteria and architectures by short name (the names of paths, runs.csv and figures);
@@ -109,6 +109,10 @@ CRITERIA = study_criteria(config)
 ARCHS = study_archs(config)
 TOY_CRITERIA = toy_criteria(config) if config["toy"].get("enabled", True) else {}
 CRITERION_NAMES = list(CRITERIA)
+# The criterion the claims test (claims.focus; the claims rule reads it from --settings): the report
+# and toy-report draw it first and thicker. A flag only when it is not the default.
+FOCUS = config["claims"].get("focus", DEFAULT_FOCUS)
+FOCUS_FLAG = "" if FOCUS == DEFAULT_FOCUS else f" --focus {FOCUS}"
 DATA_CRITERIA = [c for c in CRITERIA if reads_of(c, CRITERIA) in DATA_DRIVEN_SOURCES]
 FREE_CRITERIA = [c for c in CRITERIA if reads_of(c, CRITERIA) not in DATA_DRIVEN_SOURCES]
 SIZES = sorted(config["score_images"])

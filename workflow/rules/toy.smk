@@ -39,6 +39,7 @@ rule toy_report:
         f"{OUT}/logs/toy/report.log",
     params:
         inputs=[paths.toy_dir(OUT, d) for d in TOY_DATASETS],
+        focus=FOCUS_FLAG,
     threads: 1
     resources:
         mem_mb=2000,
@@ -47,7 +48,7 @@ rule toy_report:
     # starts every output path, so provenance covers it; moving it to params would change this shell text,
     # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune toy-report --inputs {params.inputs} --out {OUT}/toy > {log} 2>&1"
+        "nnprune toy-report --inputs {params.inputs} --out {OUT}/toy{params.focus} > {log} 2>&1"
 
 
 rule toy:
