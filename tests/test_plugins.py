@@ -268,3 +268,20 @@ def test_plugin_parse_stays_torch_free(plugin_dir):
 def test_examples_folder_is_not_a_package():
     """examples/ is found on PYTHONPATH as plain modules (as a researcher's own folder would be)."""
     assert not (Path(REPO) / "examples" / "__init__.py").exists()
+
+
+def test_an_installed_entry_point_names_a_criterion(plugin_dir):
+    """A package that registers `nnprune.criteria` entry points (here a dist-info folder on
+    sys.path, as pip installs one) is named in a config by the entry point's name alone."""
+    from nnprune.pruning.criteria import resolve
+
+    folder, module = plugin_dir
+    info = folder / "mycriteria-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mycriteria\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[nnprune.criteria]\nslim_gamma = {module}:gamma\n")
+    found = study_criteria(with_criteria(["slim_gamma"]))
+    assert found["slim_gamma"].target == f"{module}:gamma" and found["slim_gamma"].reads == "weights"
+    assert resolve("slim_gamma").name == "slim_gamma" and resolve("slim_gamma").origin == f"{module}:gamma"
+    with pytest.raises(UserError, match="unknown criterion 'slim_gama'"):
+        check(with_criteria(["slim_gama"]), require_data=False)

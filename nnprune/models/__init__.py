@@ -14,7 +14,6 @@ the classifier is never pruned), so `macs:`, `uniform:` and `uniform-macs:` prun
 """
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -73,22 +72,12 @@ def resolve(entry: str) -> Architecture:
     point of group nnprune.models; an outside one is imported and checked to be callable."""
     if entry in MODELS:
         return Architecture(entry, MODELS[entry])
-    text = entry if plugins.is_reference(entry) else plugins.entry_point("model", entry)
-    if text is None:
-        raise UserError(f"unknown architecture {entry!r}", f"use one of: {', '.join(sorted(MODELS))}, an "
-                        "installed entry point of group nnprune.models, or package.module:function")
-    name, module_name, attr = plugins.split_entry(text)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise UserError(f"architecture {entry!r}: cannot import {module_name!r} ({error})",
-                        "install it, or put its folder on PYTHONPATH") from None
-    constructor = getattr(module, attr, None)
+    name, target, module, constructor = plugins.load(entry, "model", sorted(MODELS))
     if not callable(constructor):
-        raise UserError(f"architecture {entry!r}: {module_name}.{attr} is "
+        raise UserError(f"architecture {entry!r}: {target} is "
                         + ("missing" if constructor is None else f"not callable (a {type(constructor).__name__})"),
                         "name a function that returns an nn.Module")
-    return Architecture(name, constructor, f"{module_name}:{attr}", module.__file__)
+    return Architecture(name, constructor, target, module.__file__)
 
 
 def build(name: str, num_classes: int = 10, in_channels: int = 3, width: float = 1.0,

@@ -81,6 +81,25 @@ def entry_point(kind: str, name: str) -> str | None:
     return None
 
 
+def load(entry: str, kind: str, builtin) -> tuple[str, str, object, object]:
+    """Import what `entry` (`[short=]module:attr` or an entry-point name) names, in a job's own
+    process: (short name, module:attr, the module, the attribute or None if it is missing).
+    `builtin`: the built-in names, for the message when `entry` is none of these forms. The
+    caller checks the attribute against its protocol."""
+    words = "criterion" if kind == "criterion" else "architecture"
+    text = entry if is_reference(entry) else entry_point(kind, entry)
+    if text is None:
+        raise UserError(f"unknown {words} {entry!r}", f"use one of: {', '.join(builtin)}, an installed entry "
+                        f"point of group {GROUPS[kind]}, or package.module:function")
+    name, module_name, attr = split_entry(text)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise UserError(f"{words} {entry!r}: cannot import {module_name!r} ({error})",
+                        "install it, or put its folder on PYTHONPATH") from None
+    return name, f"{module_name}:{attr}", module, getattr(module, attr, None)
+
+
 def module_file(module: str, what: str) -> Path:
     """The source file of `module`, found as the import system would, without running it."""
     try:

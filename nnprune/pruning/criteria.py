@@ -43,7 +43,6 @@ and no model surgery here (see `scoring`, `allocation` and `removal`).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -286,28 +285,18 @@ def resolve(entry: str) -> Criterion:
     that the name is a function declared with `@criterion`; raises one clear UserError if not."""
     if entry in CRITERIA:
         return CRITERIA[entry]
-    text = entry if plugins.is_reference(entry) else plugins.entry_point("criterion", entry)
-    if text is None:
-        raise UserError(f"unknown criterion {entry!r}", f"use one of: {', '.join(CRITERIA)}, an installed "
-                        "entry point of group nnprune.criteria, or package.module:function")
-    name, module_name, attr = plugins.split_entry(text)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise UserError(f"criterion {entry!r}: cannot import {module_name!r} ({error})",
-                        "install it, or put its folder on PYTHONPATH") from None
-    function = getattr(module, attr, None)
+    name, target, module, function = plugins.load(entry, "criterion", CRITERIA)
     if function is None:
-        raise UserError(f"criterion {entry!r}: module {module_name!r} has no {attr!r}",
+        raise UserError(f"criterion {entry!r}: module {module.__name__!r} has no {target.split(':')[1]!r}",
                         f"name a function that {module.__file__} defines")
     if not callable(function):
-        raise UserError(f"criterion {entry!r}: {module_name}.{attr} is not callable (a {type(function).__name__})",
+        raise UserError(f"criterion {entry!r}: {target} is not callable (a {type(function).__name__})",
                         "name a function decorated with @criterion(reads=...) from nnprune.pruning.criteria")
     declared = getattr(function, MARK, None)
     if not isinstance(declared, Criterion):
-        raise UserError(f"criterion {entry!r}: {module_name}.{attr} is not declared as a criterion",
+        raise UserError(f"criterion {entry!r}: {target} is not declared as a criterion",
                         "decorate it with @criterion(reads=...) from nnprune.pruning.criteria")
-    return dataclasses.replace(declared, name=name, origin=f"{module_name}:{attr}", file=module.__file__)
+    return dataclasses.replace(declared, name=name, origin=target, file=module.__file__)
 
 
 def check_scores(criterion: Criterion, layer: str, scores, channels: int) -> Tensor:
