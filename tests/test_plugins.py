@@ -285,3 +285,15 @@ def test_an_installed_entry_point_names_a_criterion(plugin_dir):
     assert resolve("slim_gamma").name == "slim_gamma" and resolve("slim_gamma").origin == f"{module}:gamma"
     with pytest.raises(UserError, match="unknown criterion 'slim_gama'"):
         check(with_criteria(["slim_gama"]), require_data=False)
+
+
+def test_toy_jobs_receive_an_outside_criterion_and_its_hash(plugin_dir):
+    from nnprune.plan.jobspecs import toy_job
+    from nnprune.plan.specs import ToySpec, from_values, read_spec
+
+    _, module = plugin_dir
+    config = {**SMOKE, "toy": {**SMOKE["toy"], "criteria": ["nuclear", f"g={module}:gamma"]}}
+    values = read_spec(toy_job(config, "moons"))
+    assert values["criteria"] == ["nuclear", f"g={module}:gamma"] and list(values["sources"]) == ["g"]
+    assert from_values(ToySpec, {**values, "out": "x"}).criteria[1] == f"g={module}:gamma"
+    assert "sources" not in read_spec(toy_job(SMOKE, "moons"))
