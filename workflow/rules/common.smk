@@ -48,9 +48,11 @@ onstart:
         if outside or any(r is not None for r in ARCHS.values()):
             from nnprune.pipeline.steps import check_outside
 
-            check_outside(list(dict.fromkeys(outside)),
-                          {entry_of(name, ARCHS): options for name, options in zip(ARCHS, config["archs"].values())},
-                          config["dataset"])
+            check_outside(
+                list(dict.fromkeys(outside)),
+                {entry_of(name, ARCHS): options for name, options in zip(ARCHS, config["archs"].values())},
+                config["dataset"],
+            )
     except UserError as error:
         _fail(error.problem, error.fix)
     if workflow.local_exec and os.environ.get(launch.DISABLE, "") in ("", "0"):
@@ -109,8 +111,8 @@ CRITERIA = study_criteria(config)
 ARCHS = study_archs(config)
 TOY_CRITERIA = toy_criteria(config) if config["toy"].get("enabled", True) else {}
 CRITERION_NAMES = list(CRITERIA)
-# The criterion the claims test (claims.focus; the claims rule reads it from --settings): the report
-# and toy-report draw it first and thicker. A flag only when it is not the default.
+# The criterion the claims test (claims.focus, which the claims job reads from --settings). The
+# report and toy-report draw it first and thicker; a flag only when it is not the default.
 FOCUS = config["claims"].get("focus", DEFAULT_FOCUS)
 FOCUS_FLAG = "" if FOCUS == DEFAULT_FOCUS else f" --focus {FOCUS}"
 DATA_CRITERIA = [c for c in CRITERIA if reads_of(c, CRITERIA) in DATA_DRIVEN_SOURCES]
