@@ -1,5 +1,5 @@
 """nnprune.analysis.stats on synthetic paired data: the four verdicts, no pseudo-replication, Holm by hand,
-the minimum detectable difference against a simulation, the seed split and "holds where"."""
+the minimum detectable difference against a simulation, the seed check and "holds where"."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +10,7 @@ from nnprune.analysis.stats import (
     holm,
     min_detectable_difference,
     paired_family,
-    seed_split,
+    seed_check,
     sign_flip_p,
     t_interval,
 )
@@ -123,16 +123,76 @@ def test_sign_flip_p_is_exact():
     assert sign_flip_p(np.array([1.0, -1.0])) == pytest.approx(1.0)
 
 
-def test_seed_split_flags_halves_that_disagree():
-    steady = _rows({"p": np.random.default_rng(5).normal(4, 1, 10)})
-    result = seed_split(steady, ["point"], ("p",), margin=0.5)
-    assert result["halves"] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
-    assert result["verdicts"] == ["supported", "supported"] and result["status"] == "stable"
-    # even replicates gain ~4, odd ones lose ~4: the pooled mean is near 0, the halves disagree
-    flipping = _rows({"p": [4.1, -3.9, 4.0, -4.2, 3.8, -4.0, 4.2, -3.8, 3.9, -4.1]})
-    result = seed_split(flipping, ["point"], ("p",), margin=0.5)
-    assert result["verdicts"] == ["supported", "not supported"] and result["status"] == "unstable"
-    assert seed_split(_rows({"p": [1.0, 2.0, 3.0]}), ["point"], ("p",), 0.5)["status"] == "not checkable"
+def _check(differences: list[float], margin: float = 0.02) -> dict:
+    return seed_check(_rows({"p": differences}), ["point"], ("p",), margin=margin)
+
+
+def test_seed_check_calls_a_consistent_effect_stable_where_halves_differ_in_power_only():
+    # the committed data-size point: every seed positive (+0.032 to +0.070), the 3-seed half
+    # [0, 2, 4] inconclusive and the 2-seed half [1, 3] supported under the old split rule
+    differences = [0.032, 0.045, 0.070, 0.035, 0.039]
+    result = _check(differences)
+    assert result["verdict"] == "supported" and result["status"] == "stable"
+    assert result["mean_difference"] == pytest.approx(np.mean(differences))
+    loo = {entry["left_out"]: entry for entry in result["leave_one_out"]}
+    assert sorted(loo) == [0, 1, 2, 3, 4] and all(entry["pairs"] == 4 for entry in loo.values())
+    for seed, entry in loo.items():
+        kept = np.delete(differences, seed)
+        assert entry["mean_difference"] == pytest.approx(kept.mean())
+        low, high = t_interval(kept)
+        assert (entry["ci_low"], entry["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+        assert entry["finding"] in ("agrees", "less power")
+        assert entry["ci_low"] <= result["mean_difference"] <= entry["ci_high"]
+    # without seed 2 (+0.070) the 4 seeds are tighter, still supported; without seed 0 too
+    assert loo[2]["verdict"] == "supported" and loo[2]["finding"] == "agrees"
+    halves = result["halves"]
+    assert halves["seeds"] == [[0, 2, 4], [1, 3]]
+    assert halves["mean_differences"] == [pytest.approx(0.047), pytest.approx(0.040)]
+    assert halves["difference"] == pytest.approx(0.007) and halves["p_value"] > 0.05
+    assert halves["finding"] == "agree"
+
+
+def test_seed_check_calls_an_effect_carried_by_one_outlier_seed_unstable():
+    result = _check([0.001, 0.004, -0.002, 0.003, 0.40])
+    assert result["status"] == "unstable"
+    loo = {entry["left_out"]: entry for entry in result["leave_one_out"]}
+    # without seed 4 the other four are equivalent within 0.02 and their interval excludes the
+    # all-seeds mean (+0.081): the effect rests on one seed
+    assert loo[4]["verdict"] == "equivalent" and loo[4]["finding"] == "disagrees"
+    assert loo[4]["ci_high"] < result["mean_difference"] == pytest.approx(0.0812)
+    assert [loo[s]["finding"] for s in range(4)] == ["agrees"] * 4       # all inconclusive, like all seeds
+    assert "without seed(s) 4" in result["reason"]
+
+
+def test_seed_check_calls_halves_with_opposite_signs_unstable():
+    # even seeds gain about 1, odd seeds lose about 1: every 4-seed subset is inconclusive with a wide
+    # interval (no leave-one-out subset disagrees), but the halves' effects differ far beyond their spread
+    result = _check([1.0, -1.0, 1.1, -0.9, 0.9], margin=0.5)
+    assert result["verdict"] == "inconclusive"
+    assert {entry["finding"] for entry in result["leave_one_out"]} == {"agrees"}
+    halves = result["halves"]
+    assert halves["mean_differences"] == [pytest.approx(1.0), pytest.approx(-0.95)]
+    assert halves["difference"] == pytest.approx(1.95) and halves["p_value"] < 0.01
+    assert halves["finding"] == "disagree" and result["status"] == "unstable"
+
+
+def test_seed_check_needs_three_seeds():
+    result = _check([0.03, 0.05])
+    assert result["status"] == "not checkable" and result["leave_one_out"] == []
+    assert result["replicates"] == [0, 1] and "2 replicate(s)" in result["reason"]
+    three = _check([0.03, 0.05, 0.04])
+    assert three["status"] != "not checkable" and len(three["leave_one_out"]) == 3
+    assert three["halves"] is None          # a half of one seed has no spread to compare
+
+
+def test_seed_check_opposite_directional_verdict_disagrees():
+    from nnprune.analysis.stats import subset_finding
+
+    assert subset_finding("supported", 0.5, "not supported", -0.9, -0.1) == "disagrees"
+    assert subset_finding("supported", 0.5, "inconclusive", -0.1, 0.9) == "less power"
+    assert subset_finding("supported", 0.5, "inconclusive", 0.6, 0.9) == "disagrees"
+    assert subset_finding("equivalent", 0.1, "supported", 0.05, 0.3) == "compatible"
+    assert subset_finding("equivalent", 0.1, "equivalent", 0.3, 0.4) == "agrees"
 
 
 def test_holds_where_summarises_runs_of_verdicts():

@@ -1,5 +1,5 @@
 """Paired comparisons in which the replicate is the seed: intervals, tests, four verdicts, Holm,
-the minimum detectable difference, a seed-split check and a one-line "holds where" summary.
+the minimum detectable difference, a seed check and a one-line "holds where" summary.
 
 Pure functions of numpy arrays and pandas frames (numpy, pandas, scipy; no torch). The rule below
 is fixed before any result is read; nnprune/analysis/claims.py applies it to every claim.
@@ -40,10 +40,27 @@ probability `power`, for n replicates and the observed sd of the d_r:
 solved for delta with scipy's noncentral t (exact, no normal approximation). A true difference
 of that size would get a directional verdict with at least that probability.
 
-SEED SPLIT (`seed_split`). Replicates sorted by id go alternately to two halves; the whole family
-is tested again in each half by the same rule and the primary point's two verdicts compared:
-"stable" when they agree, "unstable" when they differ, "not checkable" when a half has fewer
-than 2 replicates.
+SEED CHECK (`seed_check`). Does the primary point's verdict rest on the seeds agreeing, or on one
+of them? It reports instability only when the data disagree, never because a subset of the seeds
+has less power than all of them (a 2- or 3-seed half of 5 seeds is often inconclusive where all 5
+decide). The claim's verdict stays the one from all seeds. Two checks, both at the primary point:
+  (a) leave one seed out: for each replicate r, the whole family is tested again without r (Holm
+      included), by the same rule. The subset
+        agrees           when its verdict equals the all-seeds verdict;
+        has less power   when it is inconclusive and its interval contains the all-seeds mean;
+        is compatible    when it reaches another decisive verdict that is not the opposite one
+                         (equivalent against supported or not supported) and its interval contains
+                         the all-seeds mean;
+        disagrees        when its verdict is the opposite direction (supported against not
+                         supported), or when its verdict differs and its interval excludes the
+                         all-seeds mean (the all-seeds estimate rests on the seed left out).
+  (b) halves compared by their effect: replicates sorted by id are dealt alternately into two
+      halves; the difference of the halves' mean differences is tested with Welch's t-test. The
+      halves disagree when p < alpha: their effects differ by more than their combined
+      uncertainty, not merely in verdict. Needs 2 replicates in each half (4 or more in all).
+Status: "not checkable" below 3 replicates at the primary point; "unstable" when a subset of (a)
+disagrees or the halves of (b) do; "stable" otherwise. With 3 replicates (a) runs on 2-seed
+subsets and (b) cannot run: the check is weak there, and the record says how many subsets it has.
 """
 from __future__ import annotations
 
@@ -204,26 +221,99 @@ def split_halves(replicates: Sequence[Hashable]) -> tuple[list, list]:
     return ordered[0::2], ordered[1::2]
 
 
-def seed_split(rows: pd.DataFrame, by: Sequence[str], primary: tuple, margin: float,
+MIN_CHECKABLE = 3                 # replicates at the primary point below which the seed check cannot run
+OPPOSITE = {"supported": "not supported", "not supported": "supported"}
+
+
+def subset_finding(full_verdict: str, full_mean: float, verdict_here: str, low: float, high: float) -> str:
+    """What one leave-one-seed-out subset found, by rule (a) of the module docstring: "agrees",
+    "less power", "compatible" or "disagrees"."""
+    if verdict_here == full_verdict:
+        return "agrees"
+    if OPPOSITE.get(full_verdict) == verdict_here:
+        return "disagrees"
+    contains = np.isfinite(low) and np.isfinite(high) and low <= full_mean <= high
+    if not contains:
+        return "disagrees"
+    return "less power" if verdict_here == "inconclusive" else "compatible"
+
+
+def welch_difference(first: np.ndarray, second: np.ndarray, alpha: float = 0.05) -> dict:
+    """The difference of two groups' means (first - second) with Welch's (1 - alpha) interval
+    and two-sided p. Both groups without spread: p 0 when the means differ, else 1."""
+    from scipy import stats as sstats
+
+    first, second = np.asarray(first, float), np.asarray(second, float)
+    difference = float(first.mean() - second.mean())
+    var_a, var_b = first.var(ddof=1) / len(first), second.var(ddof=1) / len(second)
+    error = float(np.sqrt(var_a + var_b))
+    if error == 0:
+        return {"difference": difference, "ci_low": difference, "ci_high": difference,
+                "p_value": 0.0 if difference != 0 else 1.0}
+    dof = (var_a + var_b) ** 2 / (var_a ** 2 / (len(first) - 1) + var_b ** 2 / (len(second) - 1))
+    half = float(sstats.t.ppf(1 - alpha / 2, dof)) * error
+    p_value = float(2 * sstats.t.sf(abs(difference) / error, dof))
+    return {"difference": difference, "ci_low": difference - half, "ci_high": difference + half, "p_value": p_value}
+
+
+def seed_check(rows: pd.DataFrame, by: Sequence[str], primary: tuple, margin: float,
                alpha: float = 0.05, power: float = 0.8, replicate: str = "replicate",
                a: str = "a", b: str = "b") -> dict:
-    """The primary point's verdict in each of two disjoint halves of the replicates (the whole
-    family retested in each half, Holm included). Returns {halves, verdicts, mean_differences,
-    status} with status "stable", "unstable" or "not checkable" (a half below 2 replicates)."""
+    """The seed check of the primary point (module docstring): leave-one-seed-out subsets and
+    halves compared by their effect. Returns {rule, replicates, verdict, mean_difference,
+    leave_one_out: [{left_out, pairs, verdict, mean_difference, ci_low, ci_high, finding}],
+    halves: {seeds, mean_differences, pairs, difference, ci_low, ci_high, p_value, finding} or
+    None, status, reason}, status "stable", "unstable" or "not checkable"."""
     by = list(by)
     usable = rows.dropna(subset=[a, b])
     at_primary = usable[_point_mask(usable, by, primary)]
-    halves = split_halves(at_primary[replicate].tolist() if len(at_primary) else [])
-    result = {"halves": [list(map(_plain, h)) for h in halves], "verdicts": [], "mean_differences": []}
-    if min(len(h) for h in halves) < MIN_REPLICATES:
-        return {**result, "status": "not checkable"}
-    for half in halves:
-        family = paired_family(rows[rows[replicate].isin(half)], by, margin, alpha, power, replicate, a, b)
-        point = family[_point_mask(family, by, primary)]
-        result["verdicts"].append(str(point.verdict.iloc[0]) if len(point) else "inconclusive")
-        result["mean_differences"].append(float(point.mean_difference.iloc[0]) if len(point) else None)
-    status = "stable" if result["verdicts"][0] == result["verdicts"][1] else "unstable"
-    return {**result, "status": status}
+    seeds = sorted(set(at_primary[replicate].tolist())) if len(at_primary) else []
+    result = {"rule": "leave one seed out, and halves compared by their effect (Welch)",
+              "replicates": [_plain(s) for s in seeds], "leave_one_out": [], "halves": None}
+    if len(seeds) < MIN_CHECKABLE:
+        return {**result, "status": "not checkable",
+                "reason": f"{len(seeds)} replicate(s) at the primary point; the check needs {MIN_CHECKABLE}"}
+    full = _primary_row(paired_family(rows, by, margin, alpha, power, replicate, a, b), by, primary)
+    result.update(verdict=full["verdict"], mean_difference=full["mean_difference"])
+    for seed in seeds:
+        here = _primary_row(paired_family(rows[rows[replicate] != seed], by, margin, alpha, power, replicate, a, b),
+                            by, primary)
+        result["leave_one_out"].append({
+            "left_out": _plain(seed), "pairs": here["pairs"], "verdict": here["verdict"],
+            "mean_difference": here["mean_difference"], "ci_low": here["ci_low"], "ci_high": here["ci_high"],
+            "finding": subset_finding(full["verdict"], full["mean_difference"], here["verdict"],
+                                      here["ci_low"], here["ci_high"])})
+    per_seed = replicate_differences(at_primary, by, replicate, a, b).set_index(replicate).difference
+    halves = split_halves(seeds)
+    if min(len(h) for h in halves) >= MIN_REPLICATES:
+        first, second = (per_seed.loc[h].to_numpy(float) for h in halves)
+        test = welch_difference(first, second, alpha)
+        result["halves"] = {"seeds": [list(map(_plain, h)) for h in halves],
+                            "mean_differences": [float(first.mean()), float(second.mean())],
+                            **test, "finding": "disagree" if test["p_value"] < alpha else "agree"}
+    disagreeing = [entry["left_out"] for entry in result["leave_one_out"] if entry["finding"] == "disagrees"]
+    halves_disagree = bool(result["halves"]) and result["halves"]["finding"] == "disagree"
+    reasons = []
+    if disagreeing:
+        reasons.append(f"without seed(s) {', '.join(map(str, disagreeing))} the verdict disagrees with all seeds'")
+    if halves_disagree:
+        reasons.append("the halves' effects differ (Welch p < alpha)")
+    status = "unstable" if reasons else "stable"
+    if not reasons:
+        reasons.append("no subset disagrees" + ("" if result["halves"] else
+                                                 "; halves not compared (fewer than 2 replicates in a half)"))
+    return {**result, "status": status, "reason": "; ".join(reasons)}
+
+
+def _primary_row(family: pd.DataFrame, by: list[str], primary: tuple) -> dict:
+    """The primary point's row of a tested family as plain values (nan for a missing point)."""
+    found = family[_point_mask(family, by, primary)]
+    if not len(found):
+        return {"pairs": 0, "verdict": "inconclusive", "mean_difference": float("nan"),
+                "ci_low": float("nan"), "ci_high": float("nan")}
+    row = found.iloc[0]
+    return {"pairs": int(row.pairs), "verdict": str(row.verdict), "mean_difference": float(row.mean_difference),
+            "ci_low": float(row.ci_low), "ci_high": float(row.ci_high)}
 
 
 def holds_where(values: Sequence, verdicts: Sequence[str],
