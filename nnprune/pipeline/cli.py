@@ -1,5 +1,8 @@
 """`nnprune` command line: fetch-data | check-config | train | score | prune | finetune | evaluate |
-aggregate | report | claims | toy | toy-report.
+aggregate | report | claims | toy | toy-report | compare.
+
+`compare A B` reads the claims.json of two study folders (say, a committed study and its regeneration
+on another machine) and shows which verdicts replicate, point by point.
 
 A command's flags are the fields of its spec in `nnprune.plan.specs`, with the same names, defaults and
 choices; list settings take several values (`--score-images 32 128` or `32,128`), mapping settings
@@ -103,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Check a study config as the workflow does, without running "
                                        "anything; a YAML error is named with its line. `make run` calls it.")
     check.add_argument("configfile", help="the YAML config, e.g. config/smoke.yaml")
+    compare = sub.add_parser("compare", help="compare the verdicts of two study folders (claims.json): which replicate",
+                             description="Match every claim and operating point of study folder A's claims.json "
+                                         "with study folder B's and print, as a Markdown table, both verdicts, "
+                                         "mean differences and intervals, and whether they agree.")
+    compare.add_argument("study_a", help="a study folder holding claims.json, e.g. results/default")
+    compare.add_argument("study_b", help="the study folder to compare it with")
+    compare.add_argument("--out", metavar="DIR", default=None,
+                         help="also write compare.csv and compare.md into DIR")
 
     criteria_help = "\n".join(f"  {name:16s}{c.summary}" for name, c in CRITERIA.items())
     for command, cls in STEP_SPECS.items():
@@ -163,6 +174,23 @@ def spec_from_args(args: argparse.Namespace, argv: list[str]):
     return from_values(cls, values)
 
 
+def _compare(study_a: str, study_b: str, out: str | None) -> int:
+    """`nnprune compare`: the Markdown comparison on stdout (and compare.csv/.md under `out`); bad input
+    is one line on stderr and exit code 2."""
+    from nnprune.analysis.compare import compare_studies, load_claims, render_markdown, write_compare
+
+    try:
+        frame = compare_studies(load_claims(study_a), load_claims(study_b), study_a, study_b)
+    except UserError as error:
+        line = f"nnprune compare: error: {error.problem}; fix: {error.fix}"
+        print(" ".join(line.split()), file=sys.stderr)      # one line, whatever the message holds
+        return 2
+    print(render_markdown(frame, study_a, study_b), end="")
+    if out is not None:
+        write_compare(frame, out, study_a, study_b)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:                # the `nnprune` command: a warm server runs it when there is one
         from nnprune.pipeline.launch import run_warm, tune_allocator
@@ -182,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             from nnprune.plan.studyconfig import check_config_file
             print(f"nnprune: {args.configfile} is a valid config of study {check_config_file(args.configfile)}")
             return 0
+        if args.command == "compare":
+            return _compare(args.study_a, args.study_b, args.out)
         from nnprune import api
 
         getattr(api, args.command.replace("-", "_"))(spec_from_args(args, argv))
