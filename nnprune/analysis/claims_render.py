@@ -23,9 +23,13 @@ RULE = (
     "the configured power, for this number of seeds and the observed spread (noncentral t). Comparators: the "
     "best other criterion at the point (by mean{not_rivals}) and random. Primary point: named in the config "
     "before the run; when it was not tested, the nearest "
-    "tested point stands in, flagged. Seed split: the seeds are dealt alternately into two halves and each half "
-    "is tested again by the same rule; when the halves' primary verdicts differ, the claim's verdict is "
-    "**unstable**.")
+    "tested point stands in, flagged. Seed check of the primary point (it tells disagreement from low power): "
+    "(a) leave one seed out, each subset tested again by the same rule: a subset **disagrees** when its verdict "
+    "is the opposite direction or when its verdict differs and its interval excludes the all-seeds mean; an "
+    "inconclusive subset whose interval contains that mean only has less power; (b) the seeds dealt alternately "
+    "into two halves, whose mean differences are compared by Welch's t-test: they disagree when p < alpha. The "
+    "claim's verdict is the one from all seeds, or **unstable** when (a) or (b) finds disagreement; **not "
+    "checkable** below 3 seeds.")
 
 
 def rule_text(focus: str) -> str:
@@ -106,14 +110,10 @@ def render_claim(claim: Claim) -> list[str]:
     where = next((_point_name(p) for p in claim.points if p["primary"]), str(primary.get("axis_value")))
     fallback = (f". **Fallback:** {primary['reason']}." if primary.get("fallback")
                 else f" ({primary['reason']})." if primary.get("reason") else ".")
-    split = claim.seed_split
-    halves = " and ".join(str(h) for h in split.get("halves", []))
-    split_text = (f"seeds {halves}: {' / '.join(split['verdicts'])}: **{split['status']}**"
-                  if split.get("verdicts") else f"{split.get('status')} (halves {halves})")
     lines += [f"*Metric.* {claim.metric}. *Axis.* {claim.axis}. *Replicate.* {claim.replicate}.", "",
               f"*Primary point.* {where.replace('**', '').replace(' (primary)', '')}{fallback}", "",
               f"*Holds where* ({claim.focus} vs the best other criterion): {claim.holds_where}.", "",
-              f"*Seed split* of the primary verdict: {split_text}.", ""]
+              *seed_check_lines(claim.seed_check, _digits(claim.points[0]["margin"]))]
     if claim.regime:
         regime = claim.regime
         primary_text = ("–" if regime["primary"] is None else
@@ -123,8 +123,8 @@ def render_claim(claim: Claim) -> list[str]:
                   f"Outside: {', '.join(regime['outside']) or 'none'}.", ""]
     if claim.across_strata:
         lines += [across_strata_line(claim.across_strata), ""]
-    for comparison, title in (("best other", "Nuclear against the best other criterion at each point"),
-                              ("random", f"Nuclear against `{FLOOR}`")):
+    for comparison, title in (("best other", f"{claim.focus} against the best other criterion at each point"),
+                              ("random", f"{claim.focus} against `{FLOOR}`")):
         mine = [p for p in claim.points if p["comparison"] == comparison]
         if mine:
             tested = sum(p["p_holm"] is not None for p in mine)
@@ -145,9 +145,59 @@ def render_claim(claim: Claim) -> list[str]:
               *_grid(rows, columns, "criterion"), ""]
     for extra in claim.secondary:
         lines += [f"### {claim.name}, secondary: {extra['name']}", "",
-                  f"*Metric.* {extra['metric']}. *Holds where:* {extra['holds_where']}.", "",
-                  *points_table(extra["points"]), ""]
+                  f"*Metric.* {extra['metric']}. *Holds where:* {extra['holds_where']}.", ""]
+        if extra["points"]:
+            lines += [*points_table(extra["points"]), ""]
+        if extra.get("regime", {}).get("per_point"):
+            lines += ["*Regime check:* " + "; ".join(
+                f"{entry['label']}: {'inside' if entry['gap_pp'] <= extra['regime']['threshold_pp'] else '**outside**'}"
+                f" (best {entry['best_criterion']} {entry['best_mean']:.2f}%, {gap_words(entry['gap_pp'])} "
+                f"{entry['baseline_mean']:.2f}%)" for entry in extra["regime"]["per_point"]) + ".", ""]
+        if extra.get("consistency"):
+            lines += consistency_table(extra["consistency"], _digits(extra["margin"]))
+        lines += [f"- {note}" for note in extra.get("notes", [])] + ([""] if extra.get("notes") else [])
     return lines + [f"- {note}" for note in claim.notes] + [""]
+
+
+def seed_check_lines(check: dict, digits: int) -> list[str]:
+    """The seed check of the primary verdict in words, then what each subset found."""
+    if not check:
+        return []
+    status = check.get("status")
+    if status == "not checkable":
+        return [f"*Seed check* of the primary verdict: **not checkable** ({check.get('reason')}).", ""]
+    lines = [f"*Seed check* of the primary verdict ({check.get('rule')}): **{status}**: {check.get('reason')}.", "",
+             "| subset | seeds | verdict | mean difference | 95% CI | finding |", "|---|---|---|---|---|---|",
+             f"| all seeds | {len(check['replicates'])} | {check['verdict']} | "
+             f"{_number(check['mean_difference'], digits)} | – | – |"]
+    for entry in check["leave_one_out"]:
+        interval = f"[{_number(entry['ci_low'], digits)}, {_number(entry['ci_high'], digits)}]"
+        lines.append(f"| without seed {entry['left_out']} | {entry['pairs']} | {entry['verdict']} | "
+                     f"{_number(entry['mean_difference'], digits)} | {interval} | {entry['finding']} |")
+    halves = check.get("halves")
+    if halves:
+        interval = f"[{_number(halves['ci_low'], digits)}, {_number(halves['ci_high'], digits)}]"
+        lines.append(f"| halves {halves['seeds'][0]} − {halves['seeds'][1]} | "
+                     f"{len(halves['seeds'][0])} + {len(halves['seeds'][1])} | Welch p {_p(halves['p_value'])} | "
+                     f"{_number(halves['mean_differences'][0], digits)} − "
+                     f"{_number(halves['mean_differences'][1], digits)} = {_number(halves['difference'], digits)} | "
+                     f"{interval} | halves {halves['finding']} |")
+    return lines + [""]
+
+
+def consistency_table(records: list[dict], digits: int) -> list[str]:
+    """Each criterion's own difference against 0: consistent where equivalent within the margin."""
+    lines = ["*Consistency per criterion* (its own difference against 0 by the same rule; consistent = "
+             "equivalent within the margin):", "",
+             "| criterion | point | pairs (seeds) | mean difference | 95% CI | verdict | reading | MDD |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in records:
+        interval = ("–" if entry["ci_low"] is None else
+                    f"[{_number(entry['ci_low'], digits)}, {_number(entry['ci_high'], digits)}]")
+        lines.append(f"| {entry['criterion']} | {entry['label']} | {entry['pairs']} | "
+                     f"{_number(entry['mean_difference'], digits)} | {interval} | {entry['verdict']} | "
+                     f"**{entry['reading']}** | {_number(entry['mdd'], digits, sign=False)} |")
+    return lines + [""]
 
 
 def regime_summary(claim: Claim) -> str:
@@ -170,8 +220,10 @@ def render_markdown(claims: list[Claim], study: str, settings: ClaimSettings, li
              "## Decision rule (fixed before the run)", "", rule_text(settings.focus), "",
              f"Settings (config `claims:`): alpha {settings.alpha:g}, power {settings.power:g}, margins {margins}; "
              "primary points " + ", ".join(f"`{k}` {v}" for k, v in settings.primary.items()) + ".", "",
-             "| claim | verdict at the primary point | paper's regime | holds where |", "|---|---|---|---|"]
-    lines += [f"| {c.name} | {c.verdict} | {regime_summary(c)} | {c.holds_where or '–'} |" for c in claims]
+             "| claim | verdict at the primary point | paper's regime | seed check | holds where |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {c.name} | {c.verdict} | {regime_summary(c)} | {(c.seed_check or {}).get('status', '–')} | "
+              f"{c.holds_where or '–'} |" for c in claims]
     lines.append("")
     for claim in claims:
         lines += render_claim(claim)

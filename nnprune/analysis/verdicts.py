@@ -14,7 +14,8 @@ layer, ...) and value. At every (stratum, axis) point, without pooling points:
 Each comparison is one Holm family over the claim's points. The primary point is named in the
 config before the run; when it was not tested, the nearest tested point stands in, flagged
 `fallback` with the reason. The claim's verdict is the primary point's verdict against the best
-other criterion, or "unstable" when two disjoint halves of the seeds disagree on it.
+other criterion from all seeds, or "unstable" when the seed check (stats.seed_check: leave one
+seed out, and the halves compared by their effect) finds that the seeds disagree on it.
 """
 from __future__ import annotations
 
@@ -78,13 +79,20 @@ class ClaimSettings:
 
 @dataclass
 class Family:
-    """A secondary comparison of a claim (the focus against the best other criterion only)."""
+    """A secondary comparison of a claim (the focus against the best other criterion only).
+    With `baselines` each point gets a regime check (on `regime_frame`, the absolute metric, when
+    `frame` holds differences); with `consistency` (rows criterion, axis, replicate, unit, a, b)
+    each criterion's own a - b is tested against 0 by the same rule ("consistent" = equivalent)."""
     name: str
     metric: str
     axis: str
     margin_key: str
     frame: pd.DataFrame
     label: Callable[[Any], str] = str
+    baselines: dict | None = None
+    regime_frame: pd.DataFrame | None = None
+    consistency: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -106,8 +114,10 @@ class ClaimInput:
     notes: list[str] = field(default_factory=list)
     primary_values: dict = field(default_factory=dict)   # overrides of ClaimSettings.primary (parsed)
     strata_name: str = ""               # what the strata are, in words ("allocation", "noise kind")
-    baselines: dict | None = None       # replicate -> its unpruned baseline's value: each point gets a
-    #                                     regime check (the best criterion's gap to the baselines)
+    baselines: dict | None = None       # replicate (or (stratum, replicate)) -> its unpruned baseline's
+    #                                     value: each point gets a regime check (the best criterion's gap)
+    regime_frame: pd.DataFrame | None = None   # the absolute metric of the regime check, when `frame`
+    #                                            holds differences (e.g. accuracy drops)
     point_fields: Callable[[Any], dict] | None = None   # axis value -> extra fields of its point records
 
 
@@ -121,7 +131,7 @@ class Claim:
     verdict: str
     primary: dict = field(default_factory=dict)
     holds_where: str = ""
-    seed_split: dict = field(default_factory=dict)
+    seed_check: dict = field(default_factory=dict)
     points: list[dict] = field(default_factory=list)
     ranking: list[dict] = field(default_factory=list)
     per_criterion: list[dict] = field(default_factory=list)
@@ -256,9 +266,9 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
         claim.notes.append(f"No comparison with `{FLOOR}`: it has no value of this metric.")
     main = [p for p in claim.points if p["comparison"] == "best other"]
     claim.holds_where = holds_where(main, spec.label)
-    claim.seed_split = stats.seed_split(main_rows, POINT, key, margin, settings.alpha, settings.power)
+    claim.seed_check = plain_tree(stats.seed_check(main_rows, POINT, key, margin, settings.alpha, settings.power))
     claim.verdict = _at_primary(main, "verdict", "inconclusive")
-    if claim.seed_split["status"] == "unstable":
+    if claim.seed_check["status"] == "unstable":
         claim.verdict = "unstable"
     claim.across_strata = across_strata(main, spec.strata_name or "stratum")
     claim.per_criterion = per_criterion(frame, spec.label)
@@ -266,42 +276,83 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
         for record in [*claim.points, *claim.per_criterion]:
             record.update(spec.point_fields(record["axis_value"]))
     if spec.baselines is not None:
-        claim.regime = regime_check(claim, frame, spec.baselines, settings.regime_gap_pp)
+        claim.regime = regime_check(claim.points, regime_table(
+            spec.frame if spec.regime_frame is None else spec.regime_frame, spec.baselines), settings.regime_gap_pp)
     for extra in spec.secondary:
-        found = compare(extra.frame, focus, rivals(extra.frame, focus), settings.margins[extra.margin_key],
+        margin_here = settings.margins[extra.margin_key]
+        found = compare(extra.frame, focus, rivals(extra.frame, focus), margin_here,
                         settings, "best other", None, extra.label)[0]
-        claim.secondary.append({"name": extra.name, "metric": extra.metric, "axis": extra.axis,
-                                "margin": settings.margins[extra.margin_key], "points": found,
-                                "holds_where": holds_where(found, extra.label)})
+        record = {"name": extra.name, "metric": extra.metric, "axis": extra.axis,
+                  "margin": margin_here, "points": found, "holds_where": holds_where(found, extra.label)}
+        if extra.baselines is not None:
+            table = regime_table(extra.frame if extra.regime_frame is None else extra.regime_frame, extra.baselines)
+            record["regime"] = regime_check(found, table, settings.regime_gap_pp)
+            record["regime"]["per_point"] = [{"label": label, **values} for (_, _, label), values in
+                                             _labelled(table, extra.label).items()]
+        if extra.consistency is not None:
+            record["consistency"] = consistency(extra.consistency, margin_here, settings, extra.label)
+        if extra.notes:
+            record["notes"] = list(extra.notes)
+        claim.secondary.append(record)
     return claim
 
 
-def regime_check(claim: Claim, frame: pd.DataFrame, baselines: dict, threshold: float) -> dict:
-    """Is each point in the paper's regime, where pruning and fine-tuning lose almost nothing? At
-    every point: the mean over its seeds of their baselines' value, the best criterion there (by
-    the mean over seeds of each seed's mean) and its gap below the baselines. A gap above
-    `threshold` puts the point outside the regime. Adds `baseline_mean`, `best_criterion`,
-    `best_mean`, `gap_pp` and `regime` to every point record of the claim; returns the summary."""
+CONSISTENT = {"equivalent": "consistent", "supported": "higher from fewer images",
+              "not supported": "lower from fewer images", "inconclusive": "inconclusive"}
+
+
+def consistency(rows: pd.DataFrame, margin: float, settings: ClaimSettings, label: Callable[[Any], str]) -> list[dict]:
+    """Each criterion's own a - b (e.g. accuracy pruned from fewer images minus from the most)
+    tested against 0 by the rule of stats.py, Holm over that criterion's points: "consistent"
+    where the whole interval lies within +-margin (equivalent). One record per criterion and point."""
+    records = []
+    for criterion, mine in rows.groupby("criterion", sort=False):
+        family = stats.paired_family(mine, ["axis"], margin, settings.alpha, settings.power, "replicate")
+        for row in family.to_dict("records"):
+            axis = row.pop("axis")
+            records.append({"criterion": criterion, "axis_value": plain(axis), "label": label(axis),
+                            **{k: plain(v) for k, v in row.items()}, "reading": CONSISTENT[row["verdict"]]})
+    return records
+
+
+def regime_table(frame: pd.DataFrame, baselines: dict) -> dict:
+    """At every (stratum, axis) point of `frame` (an absolute metric): the mean over its seeds of
+    their baselines' value (`baselines` keyed by (stratum, replicate) or by replicate), the best
+    criterion there (by the mean over seeds of each seed's mean), its mean and its gap below."""
     table = {}
     for (stratum, axis), here in frame.groupby(POINT, sort=False):
         seeds = here.groupby(["criterion", "replicate"]).value.mean().groupby("criterion").mean()
         replicates = sorted(here.replicate.unique())
-        base = float(np.mean([baselines[r] for r in replicates if r in baselines]))
+        values = [baselines.get((stratum, r), baselines.get(r)) for r in replicates]
+        base = float(np.mean([v for v in values if v is not None]))
         best = str(seeds.idxmax())
         table[(stratum, plain(axis))] = {"baseline_mean": base, "best_criterion": best,
                                          "best_mean": float(seeds.max()), "gap_pp": base - float(seeds.max())}
-    for record in claim.points:
+    return table
+
+
+def _labelled(table: dict, label: Callable[[Any], str]) -> dict:
+    return {(stratum, axis, f"{stratum}, {label(axis)}" if stratum else label(axis)): values
+            for (stratum, axis), values in table.items()}
+
+
+def regime_check(points: list[dict], table: dict, threshold: float) -> dict:
+    """Is each point in the paper's regime, where pruning and fine-tuning lose almost nothing? A
+    point whose best criterion lies more than `threshold` below its baselines (`regime_table`) is
+    outside it. Adds `baseline_mean`, `best_criterion`, `best_mean`, `gap_pp` and `regime` to every
+    point record; returns the summary."""
+    for record in points:
         found = table.get((record["stratum"] or "", record["axis_value"]))
         if found:
             record.update({k: plain(v) for k, v in found.items()},
                           regime=INSIDE if found["gap_pp"] <= threshold else OUTSIDE)
-    main = [p for p in claim.points if p["comparison"] == "best other"]
+    main = [p for p in points if p["comparison"] == "best other"]
     primary = next((p for p in main if p["primary"]), None)
     return {"threshold_pp": threshold,
             "rule": f"a point is {OUTSIDE} when its best criterion lies more than {threshold:g} pp below the "
                     "mean of its baselines; the paper compares networks that lose almost nothing",
-            "primary": primary["regime"] if primary else None,
-            "primary_gap_pp": primary["gap_pp"] if primary else None,
+            "primary": primary.get("regime") if primary else None,
+            "primary_gap_pp": primary.get("gap_pp") if primary else None,
             "inside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
                        for p in main if p.get("regime") == INSIDE],
             "outside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
@@ -368,6 +419,15 @@ def same_value(a, b) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return str(a) == str(b)
     return bool(np.isclose(float(a), float(b), rtol=0, atol=1e-9))
+
+
+def plain_tree(value):
+    """`plain` applied through dicts and lists (JSON-ready nested records)."""
+    if isinstance(value, dict):
+        return {key: plain_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_tree(item) for item in value]
+    return plain(value)
 
 
 def plain(value):

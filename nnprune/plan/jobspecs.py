@@ -32,7 +32,7 @@ AXES: dict[str, tuple[type, str]] = {
 }
 SECTIONS: dict[str, type] = {"train": TrainSpec, "finetune": FinetuneSpec, "toy": ToySpec}
 # keys that select jobs, not settings
-NOT_SETTINGS = {"finetune": ("pruning", "noisy_baselines", "budgets"), "toy": ("datasets", "enabled")}
+NOT_SETTINGS = {"finetune": ("pruning", "noisy_baselines", "noisy_budgets", "budgets"), "toy": ("datasets", "enabled")}
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:

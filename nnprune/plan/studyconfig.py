@@ -336,6 +336,53 @@ def check_budgets(config: dict[str, Any]) -> None:
         raise UserError(f"config key 'finetune.budgets': {error.problem}", error.fix) from None
 
 
+def check_sweeps(config: dict[str, Any]) -> None:
+    """The readings that fine-tune more than the main runs: grid.score_sweep_criteria (data-driven
+    criteria of grid.prune_criteria, for the data-size claim's accuracy reading) and
+    finetune.noisy_baselines / noisy_budgets (a noisy level to fine-tune, budgets of the study)."""
+    from nnprune.plan.budgets import parse_budget, study_budgets
+    from nnprune.plan.names import DATA_DRIVEN_SOURCES
+
+    grid, section = config.get("grid", {}), config.get("finetune") or {}
+    references = study_criteria(config)
+    pruned = grid.get("prune_criteria", list(references))
+    for name in grid.get("score_sweep_criteria", []):
+        if name not in pruned:
+            raise UserError(f"config key 'grid.score_sweep_criteria': {name!r} is not one of the pruned criteria "
+                            f"(grid.prune_criteria: {', '.join(pruned)})",
+                            "list criteria that are pruned, or add it to grid.prune_criteria")
+        if reads_of(name, references) not in DATA_DRIVEN_SOURCES:
+            raise UserError(f"config key 'grid.score_sweep_criteria': {name!r} is data-free (it reads "
+                            f"{reads_of(name, references)}): its scores do not depend on score_images, so a "
+                            "data-size accuracy point has nothing to compare",
+                            "list data-driven criteria only: "
+                            + ", ".join(c for c in pruned if reads_of(c, references) in DATA_DRIVEN_SOURCES))
+    if "score_sweep_criteria" in grid and not set(grid.get("score_sweep", config["score_images"])) - {
+            grid.get("main_score_images", max(config["score_images"]))}:
+        raise UserError("config key 'grid.score_sweep_criteria' is set, but grid.score_sweep names no scoring size "
+                        "besides the main one, so nothing is pruned from fewer images",
+                        f"add sizes from score_images {config['score_images']} to grid.score_sweep")
+    levels = config.get("label_noise", [])
+    noisy = any(level > min(levels) for level in levels) if levels else False
+    if section.get("noisy_baselines") is True and not noisy:
+        raise UserError(f"config key 'finetune.noisy_baselines': true, but label_noise {levels} has no noisy "
+                        "level (above the main one), so there is no noisy baseline to fine-tune",
+                        "add a noisy level to label_noise (e.g. [0.0, 0.4]) or remove finetune.noisy_baselines")
+    if "noisy_budgets" in section:
+        if section.get("noisy_baselines") is False:
+            raise UserError("config key 'finetune.noisy_budgets' is set, but finetune.noisy_baselines is false",
+                            "set finetune.noisy_baselines: true, or remove finetune.noisy_budgets")
+        study = [budget.text for budget in study_budgets(section)]
+        for value in section["noisy_budgets"]:
+            try:
+                text = parse_budget(value).text
+            except UserError as error:
+                raise UserError(f"config key 'finetune.noisy_budgets': {error.problem}", error.fix) from None
+            if text not in study:
+                raise UserError(f"config key 'finetune.noisy_budgets': {value!r} is not one of the fine-tuning "
+                                f"budgets ({', '.join(study)})", f"use budgets from: {', '.join(study)}")
+
+
 def check_sizes(config: dict[str, Any]) -> None:
     grid = config.get("grid", {})
     main_si = grid.get("main_score_images")
@@ -370,6 +417,7 @@ def check(config: dict[str, Any], require_data: bool = True) -> None:
     check_sizes(config)
     check_pruning(config)
     check_budgets(config)
+    check_sweeps(config)
     check_focus(config)
     if require_data:
         check_dataset(config)

@@ -21,7 +21,7 @@ if DATA_CRITERIA:
     TABLES.append("score_stability")
     FIGURES += ["score_stability"] if len(SIZES) > 1 else []
 # accuracy along the fine-tuning budget axis (raw, BN recalibrated, each budget), when a run is fine-tuned
-if any(finetuned(run) for run in RUNS):
+if any(finetune_budgets(run) for run in RUNS):
     TABLES.append("by_budget")
     FIGURES.append("acc_vs_budget")
 FIGURE_CAPTIONS = {"acc_vs_budget": "budget"}

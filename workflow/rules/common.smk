@@ -135,8 +135,10 @@ wildcard_constraints:
 
 NOISE_KINDS = jobspecs.noise_kinds(config)
 NOISE_SEEDS = GRID.get("noise_seeds", config["seeds"])  # the noisy baselines' seeds
-# score_images at which the score_images sweep prunes (scoring uses all of SIZES)
+# score_images at which the score_images sweep prunes (scoring uses all of SIZES), and the
+# criteria it prunes there (grid.score_sweep_criteria, default every data-driven pruned one)
 SCORE_SWEEP = set(GRID.get("score_sweep", SIZES)) | {MAIN_SI}
+SWEEP_CRITERIA = set(GRID.get("score_sweep_criteria", DATA_CRITERIA))
 
 
 # The noisy baselines' own recipe, when the grid gives one (grid.noise_train_size, grid.noise_train):
@@ -183,14 +185,22 @@ NOISE_SLUGS = {scheme_slug(spec) for spec in GRID.get("noise_pruning", [MAIN_PRU
 # fine-tuning budgets (finetune.budgets), shortest first: each fine-tuned run once per budget
 BUDGETS = [budget.text for budget in study_budgets(config["finetune"])]
 FINETUNE_SLUGS = {scheme_slug(s) for s in config["finetune"].get("pruning", config["pruning"])}
+# a noisy baseline's runs are fine-tuned (finetune.noisy_baselines, default true) on its own noisy
+# labels at finetune.noisy_budgets (default every budget)
+NOISY_BUDGETS = (
+    [b.text for b in study_budgets({"budgets": config["finetune"]["noisy_budgets"]})]
+    if "noisy_budgets" in config["finetune"]
+    else BUDGETS
+) if config["finetune"].get("noisy_baselines", True) else []
 
 
-def finetuned(run):
-    """Whether a run (base, crit, si, prune) is fine-tuned: its level is in finetune.pruning, and
-    its baseline is clean unless finetune.noisy_baselines."""
+def finetune_budgets(run):
+    """The budgets at which a run (base, crit, si, prune) is fine-tuned: none unless its level is
+    in finetune.pruning; BUDGETS for a clean baseline's run, NOISY_BUDGETS for a noisy one's."""
     base, _, _, prune = run
-    clean = BASELINES[base]["label_noise"] == MAIN_NOISE
-    return prune in FINETUNE_SLUGS and (clean or config["finetune"].get("noisy_baselines", True))
+    if prune not in FINETUNE_SLUGS:
+        return []
+    return BUDGETS if BASELINES[base]["label_noise"] == MAIN_NOISE else NOISY_BUDGETS
 
 
 def score_sizes(criterion):
@@ -213,7 +223,7 @@ def _wanted(base, crit, si, prune):
     main_si = si == 0 or si == MAIN_SI
     return (
         (noise == MAIN_NOISE and main_si)  # pruning-level sweep
-        or (noise == MAIN_NOISE and prune == MAIN_SLUG and si in SCORE_SWEEP)  # score_images sweep
+        or (noise == MAIN_NOISE and prune == MAIN_SLUG and si in SCORE_SWEEP and crit in SWEEP_CRITERIA)
         or (main_si and prune in NOISE_SLUGS)  # label-noise sweep
     )
 
@@ -268,8 +278,7 @@ def aggregate_inputs(wildcards):
     files += [
         f"{paths.run_dir(OUT, *run)}/{paths.finetuned_name(budget)}/metrics.json"
         for run in RUNS
-        if finetuned(run)
-        for budget in BUDGETS
+        for budget in finetune_budgets(run)
     ]
     # the score files' metrics.json say which baseline each score file belongs to
     files += sorted({score_metrics(base, crit, si) for base, crit, si, _ in RUNS})
