@@ -42,6 +42,23 @@ CONFIG_CASES = {
     "repeated seed": ({"seeds": [0, 0]}, "config key 'seeds': [0, 0] repeats 0", "give each value once"),
     "cut of 0": ({"pruning": ["macs:0"]}, "pruning 'macs:0': a cut of 0 removes nothing",
                  "a number above 0 and below 1"),
+    # the label-noise claim's fine-tunes need a noisy level to fine-tune
+    "noisy fine-tunes without noise": (
+        {"label_noise": [0.0], "finetune": {**SMOKE["finetune"], "noisy_baselines": True}},
+        "config key 'finetune.noisy_baselines': true, but label_noise [0.0] has no noisy level",
+        "add a noisy level to label_noise (e.g. [0.0, 0.4]) or remove finetune.noisy_baselines"),
+    "noisy budget not a budget of the study": (
+        {"finetune": {**SMOKE["finetune"], "noisy_budgets": ["3e"]}},
+        "config key 'finetune.noisy_budgets': '3e' is not one of the fine-tuning budgets (5b, 2e)",
+        "use budgets from: 5b, 2e"),
+    # the data-size claim's accuracy points: a data-free criterion, a scoring size that is not scored
+    "data-size accuracy of a data-free criterion": (
+        {"grid": {**SMOKE["grid"], "mode": "sparse", "score_sweep": [32], "score_sweep_criteria": ["nuclear", "l1"]}},
+        "config key 'grid.score_sweep_criteria': 'l1' is data-free (it reads weights)",
+        "list data-driven criteria only: nuclear, taylor"),
+    "data-size accuracy at a size not scored": (
+        {"grid": {**SMOKE["grid"], "mode": "sparse", "score_sweep": [64], "score_sweep_criteria": ["nuclear"]}},
+        "config key 'grid.score_sweep': [64] not in score_images", "use values from: [32, 256]"),
 }
 
 

@@ -60,7 +60,13 @@ def test_toy_claim_is_tested_at_every_fraction_with_the_seed_as_replicate():
     half = scipy_stats.t.ppf(0.975, 7) * per_seed.std(ddof=1) / np.sqrt(8)
     assert (primary["ci_low"], primary["ci_high"]) == pytest.approx((per_seed.mean() - half, per_seed.mean() + half))
     assert claim.verdict == "supported"
-    assert claim.seed_split["status"] == "stable" and claim.seed_split["halves"] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    check = claim.seed_check
+    assert check["status"] == "stable" and check["halves"]["seeds"] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert [entry["left_out"] for entry in check["leave_one_out"]] == list(range(8))
+    # each leave-one-seed-out subset's mean is the mean of the other 7 seeds' per-seed differences
+    for entry in check["leave_one_out"]:
+        assert entry["mean_difference"] == pytest.approx(per_seed.drop(entry["left_out"]).mean())
+        assert entry["pairs"] == 7
     # Holm over the 4 points of each comparison, and the MDD at alpha/4
     assert all(p["p_holm"] >= p["p_value"] for p in claim.points)
     assert {p["comparator"] for p in _points(claim, "random").values()} == {"random"}
@@ -364,6 +370,59 @@ def test_committed_default_claims_match_their_raw_results():
                                                 "acc_pruned_bn"))
     for name, point in primary.items():      # the comparator is the best other criterion there
         assert point["comparator"] not in ("nuclear", "nuclear-stacked"), name
+    _check_label_noise_regime(claims["label_noise"], noisy, metric, config["claims"]["regime_gap_pp"])
+    _check_data_size_accuracy(claims["data_size"], runs, main_pruning, main_size)
+    for name, claim in claims.items():       # every claim's seed check by the current rule
+        check = claim["seed_check"]
+        assert check["status"] in ("stable", "unstable", "not checkable"), name
+        assert claim["verdict"] == ("unstable" if check["status"] == "unstable" else primary[name]["verdict"]), name
+        if check["status"] != "not checkable":
+            for entry in check["leave_one_out"]:
+                assert entry["pairs"] == primary[name]["pairs"] - 1, name
+            per_seed = [entry["mean_difference"] for entry in check["leave_one_out"]]
+            # the mean of the leave-one-out means is the all-seeds mean (each seed left out once)
+            assert np.mean(per_seed) == pytest.approx(primary[name]["mean_difference"], abs=1e-9), name
+
+
+def _check_label_noise_regime(claim: dict, noisy: pd.DataFrame, metric: str, threshold: float) -> None:
+    """The primary label-noise point's regime check: the best criterion's drop from its noisy
+    baselines; and, when the primary reading is fine-tuned, the BN-recalibrated secondary family."""
+    point = next(p for p in claim["points"] if p["primary"] and p["comparison"] == "best other")
+    drops = (noisy.acc_base - noisy[metric]).groupby([noisy.criterion, noisy.seed]).mean().groupby("criterion").mean()
+    assert point["gap_pp"] == pytest.approx(drops.min(), abs=1e-9)
+    assert point["best_criterion"] == drops.idxmin()
+    inside = drops.min() <= threshold
+    assert point["regime"] == ("inside the paper's regime" if inside else "outside the paper's regime")
+    if metric == "acc_finetuned":
+        family = next(f for f in claim["secondary"] if f["name"] == "before fine-tuning (BN recalibrated)")
+        here = next(p for p in family["points"] if p["stratum"] == point["stratum"])
+        _check(here, _recompute(noisy.assign(kept=noisy.acc_pruned_bn - noisy.acc_base), "nuclear",
+                                here["comparator"], [], "kept"))
+        assert here["regime"] == "outside the paper's regime"
+        assert len(noisy.seed.unique()) >= 5 and point["pairs"] >= 5
+
+
+def _check_data_size_accuracy(claim: dict, runs: pd.DataFrame, main_pruning: str, main_size: int) -> None:
+    """The data-size claim's pruned-accuracy reading: per criterion pruned from fewer images, its
+    fine-tuned accuracy minus the one pruned from main_size images, per seed, against 0."""
+    level = runs[(runs.pruning == main_pruning) & (runs.label_noise == 0) & (runs.score_images > 0)]
+    smaller = sorted(set(level.score_images) - {main_size})
+    family = next((f for f in claim["secondary"] if f["name"] == "pruned accuracy"), None)
+    if not smaller:
+        assert family is None
+        return
+    records = {(r["criterion"], r["axis_value"]): r for r in family["consistency"]}
+    table = level.pivot_table(index=["criterion", "seed"], columns="score_images", values="acc_finetuned")
+    checked = 0
+    for size in smaller:
+        difference = (table[size] - table[main_size]).dropna()
+        for criterion, per_seed in difference.groupby("criterion"):
+            record = records[(criterion, size)]
+            _check(record, per_seed.droplevel("criterion"))
+            within = record["ci_low"] >= -record["margin"] and record["ci_high"] <= record["margin"]
+            assert (record["reading"] == "consistent") == within
+            checked += 1
+    assert checked == len(records) >= 1
 
 
 @pytest.mark.parametrize("name", list(TOY_DATASETS))

@@ -205,11 +205,14 @@ def test_paths_reproduce_the_committed_default_study_layout():
     pruned = sorted(study.glob("runs/*/*/*/pruned/metrics.json"))
     # runs.csv has one row per run and fine-tuning budget; each pruned run appears in it
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    grid = config["grid"]          # every baseline, clean and noisy, pruned by each criterion at both allocations
-    planned = ((len(config["seeds"]) + len(config["noise_kind"]) * len(grid["noise_seeds"]))
-               * len(grid["prune_criteria"]) * len(grid["noise_pruning"]))
+    grid = config["grid"]          # clean baselines at every pruning level, noisy ones at grid.noise_pruning,
+    #                                the score_images sweep's criteria from grid.score_sweep images
+    planned = (len(config["seeds"]) * len(grid["prune_criteria"]) * len(config["pruning"])
+               + len(config["seeds"]) * len(grid["score_sweep_criteria"]) * len(grid["score_sweep"])
+               + len(config["noise_kind"]) * len(grid["noise_seeds"]) * len(grid["prune_criteria"])
+               * len(grid["noise_pruning"]))
     assert len(pruned) == len({row["pruned_metrics"] for row in csv.DictReader((study / "runs.csv").open())}) \
-        == planned == 88
+        == planned == 85
     for path in pruned:
         record = json.loads(path.read_text())
         config, data = record["config"], record["config"]["data"]

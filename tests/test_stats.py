@@ -176,6 +176,15 @@ def test_seed_check_calls_halves_with_opposite_signs_unstable():
     assert halves["finding"] == "disagree" and result["status"] == "unstable"
 
 
+def test_seed_check_halves_that_differ_by_less_than_the_margin_agree():
+    # halves at about -4.05 and -3.95 with almost no spread: Welch p < 0.05, but 0.1 is far inside the
+    # margin of 1, so the halves agree (a float-rounding draw must not flip a 4-unit effect)
+    result = _check([-4.05, -3.95, -4.06, -3.96, -4.04, -3.94], margin=1.0)
+    halves = result["halves"]
+    assert halves["p_value"] < 0.05 and halves["difference"] == pytest.approx(-0.1)
+    assert halves["finding"] == "agree" and result["status"] == "stable"
+
+
 def test_seed_check_needs_three_seeds():
     result = _check([0.03, 0.05])
     assert result["status"] == "not checkable" and result["leave_one_out"] == []

@@ -5,9 +5,12 @@ claims.md restates them (nnprune/analysis/claims_render.py).
 
   toy          100 - boundary change (%), per share of hidden units removed; seeds x datasets
   data_size    per-layer Spearman of scores from score_images images with those from the
-               largest, per score_images; data-driven criteria
+               largest, per score_images; data-driven criteria. Second reading (a secondary
+               family): fine-tuned accuracy pruned from fewer images minus from the most, the
+               focus against the best other criterion and each criterion against 0 (consistency)
   label_noise  minus the accuracy drop from each run's own noisy baseline (pp), per noise level
-               and noise kind
+               and noise kind: after fine-tuning at the largest budget on the run's own noisy
+               labels where the noisy runs were fine-tuned (BN-recalibrated as a secondary family)
   cnn          test accuracy (%) per pruning level and fine-tuning budget (BN-recalibrated first,
                then each budget), clean labels; each point with its regime check
   headline     (paper configs) fine-tuned top-1 of ResNet-56/110 against the paper's figures

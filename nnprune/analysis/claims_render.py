@@ -27,7 +27,8 @@ RULE = (
     "(a) leave one seed out, each subset tested again by the same rule: a subset **disagrees** when its verdict "
     "is the opposite direction or when its verdict differs and its interval excludes the all-seeds mean; an "
     "inconclusive subset whose interval contains that mean only has less power; (b) the seeds dealt alternately "
-    "into two halves, whose mean differences are compared by Welch's t-test: they disagree when p < alpha. The "
+    "into two halves, whose mean differences are compared by Welch's t-test: they disagree when p < alpha and "
+    "they differ by more than the margin. The "
     "claim's verdict is the one from all seeds, or **unstable** when (a) or (b) finds disagreement; **not "
     "checkable** below 3 seeds.")
 

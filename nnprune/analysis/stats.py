@@ -56,8 +56,10 @@ decide). The claim's verdict stays the one from all seeds. Two checks, both at t
                          all-seeds mean (the all-seeds estimate rests on the seed left out).
   (b) halves compared by their effect: replicates sorted by id are dealt alternately into two
       halves; the difference of the halves' mean differences is tested with Welch's t-test. The
-      halves disagree when p < alpha: their effects differ by more than their combined
-      uncertainty, not merely in verdict. Needs 2 replicates in each half (4 or more in all).
+      halves disagree when p < alpha and the difference is larger than the margin: their effects
+      differ by more than their combined uncertainty, and by more than the difference the claim
+      calls negligible (halves at -4.05 and -3.95 pp of a 1 pp margin agree however small their
+      spread), not merely in verdict. Needs 2 replicates in each half (4 or more in all).
 Status: "not checkable" below 3 replicates at the primary point; "unstable" when a subset of (a)
 disagrees or the halves of (b) do; "stable" otherwise. With 3 replicates (a) runs on 2-seed
 subsets and (b) cannot run: the check is weak there, and the record says how many subsets it has.
@@ -288,16 +290,17 @@ def seed_check(rows: pd.DataFrame, by: Sequence[str], primary: tuple, margin: fl
     if min(len(h) for h in halves) >= MIN_REPLICATES:
         first, second = (per_seed.loc[h].to_numpy(float) for h in halves)
         test = welch_difference(first, second, alpha)
+        apart = test["p_value"] < alpha and abs(test["difference"]) > margin
         result["halves"] = {"seeds": [list(map(_plain, h)) for h in halves],
                             "mean_differences": [float(first.mean()), float(second.mean())],
-                            **test, "finding": "disagree" if test["p_value"] < alpha else "agree"}
+                            **test, "finding": "disagree" if apart else "agree"}
     disagreeing = [entry["left_out"] for entry in result["leave_one_out"] if entry["finding"] == "disagrees"]
     halves_disagree = bool(result["halves"]) and result["halves"]["finding"] == "disagree"
     reasons = []
     if disagreeing:
         reasons.append(f"without seed(s) {', '.join(map(str, disagreeing))} the verdict disagrees with all seeds'")
     if halves_disagree:
-        reasons.append("the halves' effects differ (Welch p < alpha)")
+        reasons.append("the halves' effects differ (Welch p < alpha, by more than the margin)")
     status = "unstable" if reasons else "stable"
     if not reasons:
         reasons.append("no subset disagrees" + ("" if result["halves"] else
