@@ -14,8 +14,9 @@ its log (`nnprune warm child: cpu_seconds=... max_rss_mb=...`), added to the ben
 Total wall time comes from the Snakemake log(s) in <workdir>/.snakemake/log that name the study's
 outputs (first to last timestamp), or from file times (earliest job start = benchmark file mtime
 minus its wall seconds, to the latest output) when no log is found; the output says which.
-Target: the whole default study in <= 45 minutes on 2 cores (issue 17; at most 60 when the
-cuts that would bring it to 45 are costed in benchmarks/RESULTS.md).
+Target: the whole default study (`make run` from a fresh clone) in <= 75 minutes on 2 cores (the
+issue "Verdicts that replicate", which added the noisy fine-tunes, 10 noisy baselines and the
+networks pruned from 32 images; issue 17's grid had 45, at most 60).
 
     python benchmarks/study_time.py [--study default] [--results results]
 """
@@ -75,6 +76,24 @@ def read_jobs(benchmarks: Path) -> list[dict]:
     return jobs
 
 
+def job_part(job: dict) -> str | None:
+    """The part of a category a job belongs to, from its benchmark path: clean or noisy baseline
+    (label noise 0 or above), the fine-tuning budget, and score_images of a pruned run."""
+    name = job["name"]
+    noisy = re.search(r"__ln0\.0__", name) is None
+    kind = "noisy" if noisy else "clean"
+    if job["category"] == "train":
+        return f"train: {kind} baselines"
+    if job["category"] == "prune":
+        return f"prune: {kind} baselines"
+    if job["category"] == "finetune":
+        budget = re.search(r"_(\d+[eb])\.tsv$", name)
+        size = re.search(r"_si(\d+)/", name)
+        pruned_from = f", pruned from {size.group(1)} images" if size and size.group(1) not in ("0", "2048") else ""
+        return f"finetune: {kind}, {budget.group(1) if budget else '?'}{pruned_from}"
+    return None
+
+
 def log_span(workdir: Path, study_dir: str, since: float) -> tuple[float, list[Path]] | None:
     """Seconds from the first to the last timestamp of the Snakemake logs that ran jobs of the
     study's current outputs (summed over logs, so a study resumed in several runs counts each
@@ -112,7 +131,7 @@ def main() -> int:
     parser.add_argument("--study", default="default")
     parser.add_argument("--results", default=str(ROOT / "results"),
                         help="the results folder; its parent is the Snakemake working directory")
-    parser.add_argument("--target-minutes", type=float, default=45.0)
+    parser.add_argument("--target-minutes", type=float, default=75.0)
     args = parser.parse_args()
     results = Path(args.results).resolve()
     study = results / args.study
@@ -154,6 +173,15 @@ def main() -> int:
         print(f"{category:<18}{len(part):>6}{part_wall / 60:>10.1f}{part_wall / wall:>8.0%}"
               f"{part_cpu / 60:>10.1f}{part_cpu / max(cpu, 1e-9):>8.0%}{part_wall / len(part):>13.1f}"
               f"{max(job['max_rss'] for job in part):>12.0f}")
+    parts: dict[str, list[dict]] = {}
+    for job in jobs:
+        part = job_part(job)
+        if part:
+            parts.setdefault(part, []).append(job)
+    for part, members in sorted(parts.items()):
+        part_wall = sum(job["s"] for job in members)
+        print(f"  - {part:<40}{len(members):>5}{part_wall / 60:>9.1f} min{part_wall / wall:>6.0%}"
+              f"{part_wall / len(members):>9.1f} s per job")
     largest = max(jobs, key=lambda job: job["max_rss"])
     print(f"peak RSS of the largest job: {largest['max_rss']:.0f} MB ({largest['name']})")
 

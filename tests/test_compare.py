@@ -206,3 +206,22 @@ def test_compare_imports_without_torch(studies):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["8", "5"]
+
+
+def test_a_claim_read_on_another_metric_is_flagged_not_replicated():
+    """Two studies whose label-noise claim reads different accuracies (BN-recalibrated against
+    fine-tuned): the verdicts may agree, but the claim row and its points say the metric differs."""
+    from nnprune.analysis.compare import compare_studies, render_markdown, summary_line
+
+    a, b = study_a(), study_b()
+    a["claims"][0]["metric"] = "minus the accuracy drop (acc_pruned_bn, BatchNorm recalibrated)"
+    b["claims"][0]["metric"] = "minus the accuracy drop (acc_finetuned, after fine-tuning)"
+    frame = compare_studies(a, b, "A", "B")
+    name = a["claims"][0]["name"]
+    mine = frame[(frame.claim == name) & (frame.section.isna() | (frame.section == "main"))]
+    assert len(mine) == 5 and not mine.same_metric.any()
+    # its secondary family states no metric in either study (the same), and the other claim is untouched
+    assert frame[(frame.claim == name) & (frame.section == "uniform allocation")].same_metric.all()
+    assert frame[frame.claim != name].same_metric.all()
+    assert summary_line(frame).endswith(f"; {name} reads another metric in each study: no replication either way")
+    assert "claim verdict** (another metric in each study)" in render_markdown(frame, "A", "B")

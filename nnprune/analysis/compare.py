@@ -22,7 +22,7 @@ CLAIM_ROW = "claim"
 POINT_ROW = "point"
 COLUMNS = ["kind", "claim", "section", "comparison", "point", "comparator_a", "comparator_b",
            "verdict_a", "verdict_b", "mean_a", "ci_low_a", "ci_high_a", "mean_b", "ci_low_b", "ci_high_b",
-           "agree", "overlap", "seed_check_a", "seed_check_b", "margin"]
+           "agree", "overlap", "seed_check_a", "seed_check_b", "margin", "same_metric"]
 
 NUMBER_COLUMNS = ["mean_a", "ci_low_a", "ci_high_a", "mean_b", "ci_low_b", "ci_high_b", "margin"]
 
@@ -114,11 +114,19 @@ def _point_row(claim: str, section: str, key: PointKey, a: dict | None, b: dict 
             "margin": side(b, "margin") if margin is None else margin}
 
 
+def same_metric(a: dict | None, b: dict | None) -> bool:
+    """Whether two claims (or two families) read the same metric: the metric text of both studies
+    equal. A verdict on another metric (e.g. fine-tuned against BN-recalibrated accuracy) is no
+    replication, whatever the two verdicts say."""
+    return a is not None and b is not None and a.get("metric") == b.get("metric")
+
+
 def _claim_row(name: str, a: dict | None, b: dict | None) -> dict:
     row: dict[str, Any] = {column: None for column in COLUMNS}
     verdict_a = None if a is None else a.get("verdict")
     verdict_b = None if b is None else b.get("verdict")
     row.update(kind=CLAIM_ROW, claim=name, point="claim verdict", verdict_a=verdict_a, verdict_b=verdict_b,
+               same_metric=same_metric(a, b),
                agree=_agree(verdict_a, verdict_b), overlap=False,
                seed_check_a=None if a is None else _seed_check(a),
                seed_check_b=None if b is None else _seed_check(b))
@@ -138,19 +146,36 @@ def compare_studies(a: dict, b: dict, name_a: str, name_b: str) -> pd.DataFrame:
         rows.append(_claim_row(name, claim_a, claim_b))
         sections_a = _sections(claim_a, name_a) if claim_a is not None else {}
         sections_b = _sections(claim_b, name_b) if claim_b is not None else {}
+        families_a = _families(claim_a)
+        families_b = _families(claim_b)
         for section in _union(list(sections_a), list(sections_b)):
             points_a, points_b = sections_a.get(section, {}), sections_b.get(section, {})
+            metric = same_metric(families_a.get(section), families_b.get(section))
             for key in _union(list(points_a), list(points_b)):
-                rows.append(_point_row(name, section, key, points_a.get(key), points_b.get(key)))
+                rows.append({**_point_row(name, section, key, points_a.get(key), points_b.get(key)),
+                             "same_metric": metric})
     frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)      # text cells keep None for "absent"
-    return frame.astype({**dict.fromkeys(NUMBER_COLUMNS, float), "agree": bool, "overlap": bool})
+    return frame.astype({**dict.fromkeys(NUMBER_COLUMNS, float), "agree": bool, "overlap": bool,
+                         "same_metric": bool})
+
+
+def _families(claim: dict | None) -> dict[str, dict]:
+    """A claim's families by section name: the main one (the claim itself) and each secondary."""
+    if claim is None:
+        return {}
+    return {MAIN: claim, **{family["name"]: family for family in claim.get("secondary") or []}}
 
 
 def summary_line(frame: pd.DataFrame) -> str:
     """"N of M verdicts agree (claims: k of K)": rows whose two verdicts are equal, over all rows."""
     claims = frame[frame["kind"] == CLAIM_ROW]
-    return (f"{int(frame['agree'].sum())} of {len(frame)} verdicts agree "
+    line = (f"{int(frame['agree'].sum())} of {len(frame)} verdicts agree "
             f"(claims: {int(claims['agree'].sum())} of {len(claims)})")
+    other = claims[~claims["same_metric"]]
+    if len(other):
+        line += (f"; {', '.join(map(str, other['claim']))} read{'s' if len(other) == 1 else ''} another metric in "
+                 "each study: no replication either way")
+    return line
 
 
 def _text(value: Any) -> str:
@@ -185,7 +210,8 @@ def render_markdown(frame: pd.DataFrame, name_a: str, name_b: str) -> str:
         is_claim = row.kind == CLAIM_ROW
         has_intervals = not any(is_missing(v) for v in (row.ci_low_a, row.ci_high_a, row.ci_low_b, row.ci_high_b))
         rows.append([f"**{row.claim}**" if is_claim else str(row.claim), _text(row.section),
-                     f"**{row.point}**" if is_claim else str(row.point), _text(row.comparison),
+                     (f"**{row.point}**" if is_claim else str(row.point))
+                     + ("" if row.same_metric else " (another metric in each study)"), _text(row.comparison),
                      _comparators(row.comparator_a, row.comparator_b),
                      _text(row.verdict_a), _text(row.verdict_b),
                      _estimate(row.mean_a, row.ci_low_a, row.ci_high_a, digits),
