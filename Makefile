@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 DATA ?= data
 CORES ?= all
 STAMP := $(VENV)/.installed
-# Rules call the `nnprune` CLI: put the venv first on PATH for snakemake and pytest.
+# The venv first on PATH for the tests' fixtures, which look up `snakemake` there (the rules find
+# their `nnprune` command beside the Python that runs Snakemake, without it).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup data run smoke test test-fast lint clean-results

@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,15 @@ def pytest_addoption(parser):
     parser.addoption("--gpu-device", default="cuda",
                      help="device of the `gpu` tests (default cuda); `--gpu-device cpu` runs their "
                           "CUDA code path on the CPU as a dry run")
+
+
+VENV_BIN = Path(sys.executable).parent     # the venv that runs the tests (make setup's .venv/bin)
+
+
+def shell_env(**extra: str) -> dict[str, str]:
+    """The environment of a shell that activated nothing: PATH without the tests' venv (as in a
+    fresh terminal), no PYTHONPATH or VIRTUAL_ENV; `extra` variables added."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep)
+            if p and Path(p).resolve() != VENV_BIN.resolve()]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PATH")}
+    return {**env, "PATH": os.pathsep.join(path or ["/usr/bin", "/bin"]), **extra}

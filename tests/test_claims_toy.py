@@ -182,7 +182,7 @@ def test_settings_reject_unknown_keys_and_match_the_schema_defaults():
 
     with pytest.raises(UserError, match="primary.fraction"):
         ClaimSettings.from_mapping({"primary": {"fraction": 0.3}})
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["claims"]
+    schema = yaml.safe_load((REPO / "nnprune/plan/schemas/config.schema.yaml").read_text())["properties"]["claims"]
     fields = schema["properties"]
     defaults = ClaimSettings()
     assert fields["alpha"]["default"] == defaults.alpha and fields["power"]["default"] == defaults.power

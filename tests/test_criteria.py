@@ -194,19 +194,16 @@ def test_split_over_threads_is_bit_identical():
 def test_torch_free_names_match_registries_and_schema():
     """The workflow validates configs from nnprune.plan.names (no torch at DAG time): the names must
     be exactly the registries' and the config schema's."""
-    import yaml
-
     from nnprune.models import MODELS
     from nnprune.plan import names
+    from nnprune.plan.studyconfig import load_schema
     from nnprune.pruning.criteria import CRITERIA
 
     assert {n: c.reads for n, c in CRITERIA.items()} == names.CRITERION_SOURCES
     assert {n for n in CRITERIA if names.data_driven(n)} == {
-        "nuclear", "nuclear-stacked", "hrank", "apoz", "taylor"}
+        "nuclear", "nuclear-stacked", "hrank", "apoz", "taylor", "chip"}
     assert set(MODELS) == set(names.ARCHITECTURES)
-    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "schemas" /
-                             "config.schema.yaml").read_text())
-    props = schema["properties"]
+    props = load_schema()["properties"]
     # the built-in names are each list's first form; the others admit outside ones
     assert set(props["criteria"]["items"]["anyOf"][0]["enum"]) == set(names.CRITERION_SOURCES)
     assert set(props["toy"]["properties"]["criteria"]["items"]["anyOf"][0]["enum"]) == set(names.CRITERION_SOURCES)
@@ -247,12 +244,12 @@ def test_workflow_parse_does_not_import_torch(name):
     code = ("import sys, yaml\n"
             "from snakemake.utils import validate\n"
             + "\n".join(imports) + "\n"
-            "from nnprune.plan.studyconfig import check, check_keys, main_label_noise\n"
+            "from nnprune.plan.studyconfig import SCHEMA, check, check_keys, main_label_noise\n"
             "from nnprune.plan.schemes import parse_scheme, scheme_slug\n"
             "from nnprune.plan.names import data_driven\n"
             f"config = yaml.safe_load(open('config/{name}.yaml'))\n"
             "check_keys(config)\n"
-            "validate(config, 'workflow/schemas/config.schema.yaml')\n"
+            "validate(config, str(SCHEMA))\n"
             "check(config, require_data=False)\n"
             "kinds = {parse_scheme(p, a).kind for p in config['pruning'] for a in config['archs']}\n"
             "[data_driven(c) for c in config['criteria']]\n"

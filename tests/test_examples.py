@@ -4,7 +4,6 @@ run by the README's command as written, and an outside model (examples/tiny_cnn.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, run_snakemake, shell_env
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +68,10 @@ def slimming_run(tmp_path_factory, snakemake_bin, fashion_root):
     (workdir / "data").symlink_to(fashion_root)
     shutil.copytree(REPO / "examples", workdir / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     (command,) = fenced(readme_section(), "bash")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # a fresh shell's environment: no PYTHONPATH, and .venv/bin not on PATH (nothing asks the reader
+    # to activate the venv), so the jobs must find the `nnprune` command by themselves
+    env = shell_env()
+    assert shutil.which("nnprune", path=env["PATH"]) is None, env["PATH"]
     result = subprocess.run(["bash", "-c", command.strip()], cwd=workdir, capture_output=True, text=True,
                             timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -133,7 +133,7 @@ def _property_names(node) -> set[str]:
 
 
 def test_config_readme_documents_every_schema_key():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    schema = yaml.safe_load((REPO / "nnprune" / "plan" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
     names = _property_names(schema)
     assert {"study", "width", "mode", "epochs", "batches_per_epoch", "score_per_class"} <= names
     readme = (REPO / "config" / "README.md").read_text(encoding="utf-8")

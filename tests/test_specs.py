@@ -16,6 +16,7 @@ from conftest import REPO
 from nnprune.errors import UserError
 from nnprune.plan import jobspecs, paths
 from nnprune.plan.specs import STEP_SPECS, TrainConfig, default_of, field_type, from_values
+from nnprune.plan.studyconfig import SCHEMA as SCHEMA_FILE
 from nnprune.plan.studyconfig import load_schema
 
 SCHEMA = load_schema()
@@ -155,7 +156,7 @@ def study_config(name: str) -> dict:
     from snakemake.utils import validate
 
     config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))   # fills in the defaults
+    validate(config, str(SCHEMA_FILE))   # fills in the defaults
     return config
 
 

@@ -107,7 +107,7 @@ def test_paper_comparison_formats_like_the_other_tables(tmp_path):
     assert "| nnprune, measured | resnet20 / fashion-mnist | l1 | 82.92 | 40.50 | 80.17 | 30.0 | 25.0 | 2 |" in (
         re.sub(r" +", " ", md))
     assert '"nnprune, measured",resnet20 / fashion-mnist,l1,82.92,40.50,80.17,30.0,25.0,2' in csv
-    assert "CHIP (Sui et al. 2021), reported\",ResNet-56 / CIFAR-10,chip (reported only),93.26,,94.16,47.4,," in csv
+    assert "CHIP (Sui et al. 2021), reported\",ResNet-56 / CIFAR-10,chip,93.26,,94.16,47.4,," in csv  # built in
     assert (r"FPGM (He et al. 2019), reported & ResNet-56 / CIFAR-10 & fpgm & 93.59 & -- & 93.49 & 52.6 & -- & -- "
             "\\\\") in tex
     assert "82.920000" not in tex and not NAN.search(md + csv + tex)

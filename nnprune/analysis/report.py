@@ -53,7 +53,6 @@ METRIC_LABELS = {
 }
 
 # Published figures, for the paper-comparison table. Not measured here: CIFAR-10 / ResNet scale.
-# A criterion that nnprune does not implement (chip) is marked "reported only" in the table.
 PAPER_COLUMNS = ("source", "setting", "criterion", "acc_base", "acc_pruned", "acc_finetuned", "macs_reduction",
                  "params_reduction", "n_seeds")
 PAPER_ROWS = [
@@ -70,7 +69,7 @@ PAPER_ROWS = [
 
 # One colour per registered criterion (nnprune/plan/names.py's order), the same in every figure of every
 # study: matplotlib's tab10 without its grey, which the legends keep for kinds of points.
-PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")
+PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9", "#7b4173")
 NEUTRAL = "0.3"
 KIND_MARKERS = ("o", "s", "^", "D")
 KIND_LINESTYLES = ("-", "--", ":", "-.")

@@ -46,7 +46,7 @@ POINT = ["stratum", "axis"]
 class ClaimSettings:
     """The config's `claims:` section: test level, power of the minimum detectable difference,
     equivalence margins per metric, each claim's primary point (None = the claim's stated rule).
-    The schema (workflow/schemas/config.schema.yaml) repeats these defaults; a test holds them equal."""
+    The schema (nnprune/plan/schemas/config.schema.yaml) repeats these defaults; a test holds them equal."""
     alpha: float = 0.05
     power: float = 0.8
     margins: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGINS))

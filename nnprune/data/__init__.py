@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from nnprune.errors import UserError
-from nnprune.plan.names import DATASET_FILES, DATASET_NAMES, check_registered
+from nnprune.plan.names import DATASET_FILES, DATASET_NAMES, DATASET_TEST_IMAGES, check_registered
 from nnprune.data.datasets import DATASETS, DatasetSpec, dataset_spec, load_images
 from nnprune.data.loader import Batches
 from nnprune.data.noise import NOISE_KINDS, flip_labels
@@ -104,6 +104,7 @@ def prepare(dataset: str, root: str | Path, *, train_size: int | None = None, va
 check_registered("dataset", set(DATASETS) | {"imagenet"}, set(DATASET_NAMES))
 check_registered("dataset folder", {n: s.folder for n, s in DATASETS.items()},
                  {n: file.split("/")[0] for n, file in DATASET_FILES.items()})
+check_registered("dataset test size", {n: s.test_images for n, s in DATASETS.items()}, DATASET_TEST_IMAGES)
 
 __all__ = ["DATASETS", "DataBundle", "DatasetSpec", "NOISE_KINDS", "Batches", "dataset_spec",
            "flip_labels", "load_images", "prepare", "test_subset"]

@@ -22,16 +22,17 @@ class DatasetSpec:
     std: tuple[float, ...]
     crop_padding: int           # random-crop padding for training augmentation (0: none)
     flip: bool                  # horizontal flips make sense (not for digits)
+    test_images: int            # images in the test split (the largest test_size)
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec("fashion-mnist", "FashionMNIST", "FashionMNIST", 1, 28, 10,
-                                 (0.2860,), (0.3530,), 2, True),
-    "mnist": DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,), 2, False),
+                                 (0.2860,), (0.3530,), 2, True, 10_000),
+    "mnist": DatasetSpec("mnist", "MNIST", "MNIST", 1, 28, 10, (0.1307,), (0.3081,), 2, False, 10_000),
     "cifar10": DatasetSpec("cifar10", "CIFAR10", "cifar-10-batches-py", 3, 32, 10,
-                           (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 4, True),
+                           (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 4, True, 10_000),
     "cifar100": DatasetSpec("cifar100", "CIFAR100", "cifar-100-python", 3, 32, 100,
-                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4, True),
+                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4, True, 10_000),
 }
 
 

@@ -129,7 +129,7 @@ def prepare_folder(root: str | Path, *, train_size: int | None, val_size: int, l
     noisy_val, flipped_val = flip_labels(targets[val_index], label_noise, classes, seed + 1_000_003,
                                          noise_kind, "imagenet")
     spec = DatasetSpec("imagenet", "ImageFolder", str(root), 3, 224, classes, IMAGENET_MEAN,
-                       IMAGENET_STD, 0, True)
+                       IMAGENET_STD, 0, True, len(test_folder.targets))
     return FolderBundle(spec, train_folder, test_folder, train_index, noisy_train,
                         targets[train_index], val_index, noisy_val,
                         torch.tensor(test_folder.targets, dtype=torch.long), flipped_train,

@@ -104,8 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--root", default="data")
     check = sub.add_parser("check-config", help="check a study config (YAML syntax, schema, grid) before a run",
                            description="Check a study config as the workflow does, without running "
-                                       "anything; a YAML error is named with its line. `make run` calls it.")
+                                       "anything, and that its dataset is under data_root; a YAML error is "
+                                       "named with its line. `make run` calls it.")
     check.add_argument("configfile", help="the YAML config, e.g. config/smoke.yaml")
+    # On by default: `make run` calls check-config so that a missing dataset stops the run before
+    # any job; --no-data checks a config for another machine (say a GPU cluster's) without its data.
+    check.add_argument("--no-data", action="store_true",
+                       help="do not check that the dataset is under data_root (relative to the working directory)")
     compare = sub.add_parser("compare", help="compare the verdicts of two study folders (claims.json): which replicate",
                              description="Match every claim and operating point of study folder A's claims.json "
                                          "with study folder B's and print, as a Markdown table, both verdicts, "
@@ -208,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "check-config":
             from nnprune.plan.studyconfig import check_config_file
-            print(f"nnprune: {args.configfile} is a valid config of study {check_config_file(args.configfile)}")
+            study = check_config_file(args.configfile, require_data=not args.no_data)
+            print(f"nnprune: {args.configfile} is a valid config of study {study}")
             return 0
         if args.command == "compare":
             return _compare(args.study_a, args.study_b, args.out)

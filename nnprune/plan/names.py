@@ -19,8 +19,14 @@ CRITERION_SOURCES: dict[str, str] = {
     "l2": "weights",
     "fpgm": "weights",
     "random": "seed",
+    # Last, so that the criteria before it keep their colours in every figure (analysis.report).
+    "chip": "features",
 }
 DATA_DRIVEN_SOURCES = ("features", "gradients")
+# Criteria that need feature maps of more than one position (H x W > 1) and stop with a UserError
+# on 1 x 1 maps, such as an MLP's units: the toy study (an MLP) offers the others.
+SPATIAL_CRITERIA: tuple[str, ...] = ("chip",)
+TOY_CRITERIA: tuple[str, ...] = tuple(name for name in CRITERION_SOURCES if name not in SPATIAL_CRITERIA)
 # The paper's criterion (Yeom et al. 2021): the default `claims.focus`, the criterion every claim
 # tests unless the config names another, and the criterion of the paper's published figures.
 PAPER_CRITERION = "nuclear"
@@ -37,6 +43,9 @@ DATASET_NAMES: tuple[str, ...] = ("fashion-mnist", "mnist", "cifar10", "cifar100
 DATASET_FILES: dict[str, str] = {
     "fashion-mnist": "FashionMNIST/raw/train-images-idx3-ubyte", "mnist": "MNIST/raw/train-images-idx3-ubyte",
     "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+# The test-set size of each in-memory dataset (`DatasetSpec.test_images`, checked equal at import of
+# nnprune.data): the largest `test_size` a config may ask for, checked before any job.
+DATASET_TEST_IMAGES: dict[str, int] = {"fashion-mnist": 10_000, "mnist": 10_000, "cifar10": 10_000, "cifar100": 10_000}
 NOISE_KINDS: tuple[str, ...] = ("symmetric", "pairwise")    # nnprune.data.noise.flip_labels
 TOY_DATASET_NAMES: tuple[str, ...] = ("moons", "circles", "spiral")    # nnprune.toy.TOY_DATASETS
 

@@ -26,6 +26,7 @@ from nnprune.plan.names import (
     DATASET_NAMES,
     DEFAULT_FOCUS,
     NOISE_KINDS,
+    TOY_CRITERIA,
     TOY_DATASET_NAMES,
 )
 from nnprune.plan.plugins import OpenChoices, ShortNames
@@ -292,7 +293,8 @@ class ToySpec(Spec, RunOptions):
     fractions: list[float] = option([0.1, 0.25, 0.5, 0.75], "fractions of hidden units removed")
     input_noise: list[float] = option([0.01, 0.1, 0.3], "Gaussian input-noise sigmas on test inputs")
     grid: int = option(64, "grid points per axis of the decision-boundary plot")
-    criteria: list[str] = option(list(CRITERION_SOURCES), "criteria", choices=CRITERION_CHOICES)
+    criteria: list[str] = option(list(TOY_CRITERIA), "criteria (chip needs spatial maps: not on MLP units)",
+                                 choices=CRITERION_CHOICES)
     sources: dict = option({}, SOURCES_HELP)
     allocations: list[str] = option(["global", "per-layer"], "global (the claim's setting) and/or the "
                                     "same fraction in every layer", choices=("global", "per-layer"))

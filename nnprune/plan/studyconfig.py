@@ -1,22 +1,28 @@
 """Checks of a study config that a JSON schema cannot express, with messages that name the key,
 the bad value and the allowed values. Called by workflow/rules/common.smk before any job runs,
-right after `snakemake.utils.validate` has applied workflow/schemas/config.schema.yaml."""
+right after `snakemake.utils.validate` has applied the schema (`SCHEMA`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from nnprune.errors import UserError
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+if TYPE_CHECKING:       # importlib.resources.abc is Python 3.11+; the annotations are strings
+    from importlib.resources.abc import Traversable
+
+# The config schema ships inside the package (package data, pyproject.toml), so that an installed
+# wheel checks configs as the checkout does: nnprune/plan/schemas/config.schema.yaml.
+SCHEMA: Traversable = files("nnprune.plan") / "schemas" / "config.schema.yaml"
 
 
-def load_schema(path: Path = SCHEMA) -> dict:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def load_schema(resource: Traversable = SCHEMA) -> dict:
+    """The config schema as a dict (its defaults are applied by `snakemake.utils.validate`)."""
+    return yaml.safe_load(resource.read_text(encoding="utf-8"))
 
 
 def main_label_noise(levels: Iterable[float]) -> float:
@@ -78,16 +84,20 @@ def outside(entries: Iterable[str], kind: str, key: str) -> dict:
 
     builtin = CRITERION_SOURCES if kind == "criterion" else ARCHITECTURES
     found: dict = {}
+    written: dict[str, str] = {}        # short name -> the entry as the config writes it
     for entry in entries:
         reference = None if entry in builtin else _reference(entry, kind, key)
         name = entry if reference is None else reference.name
         if reference is not None and name in builtin:
             raise UserError(f"config key {key!r}: {entry!r} takes the name of the built-in {kind} {name!r}",
                             f"give it another short name: other_name={reference.target}")
+        if name in found and written[name] == entry:
+            # the same entry twice (a built-in, say): renaming one would run the same jobs twice
+            raise UserError(f"config key {key!r}: {entry!r} is listed twice", "remove the repeated entry")
         if name in found:
             raise UserError(f"config key {key!r}: two entries have the short name {name!r}",
                             "give one of them another name: short_name=package.module:function")
-        found[name] = reference
+        found[name], written[name] = reference, entry
     return found
 
 
@@ -97,10 +107,18 @@ def study_criteria(config: dict[str, Any]) -> dict:
 
 
 def toy_criteria(config: dict[str, Any]) -> dict:
-    """The toy study's criteria (toy.criteria; none given: the built-in ones), as `study_criteria`."""
-    from nnprune.plan.names import CRITERION_SOURCES
+    """The toy study's criteria (toy.criteria; none given: the built-in ones that score MLP units),
+    as `study_criteria`. A criterion that needs spatial maps (chip) is refused: the toy MLP's units
+    have 1 x 1 maps."""
+    from nnprune.plan.names import SPATIAL_CRITERIA, TOY_CRITERIA
 
-    return outside((config.get("toy") or {}).get("criteria", list(CRITERION_SOURCES)), "criterion", "toy.criteria")
+    entries = (config.get("toy") or {}).get("criteria", list(TOY_CRITERIA))
+    for name in entries:
+        if name in SPATIAL_CRITERIA:
+            raise UserError(f"config key 'toy.criteria': {name!r} needs feature maps of more than one position "
+                            "(H x W > 1); the toy study's MLP units have 1 x 1 maps",
+                            f"remove {name!r} from toy.criteria; use it in criteria: on a convolutional network")
+    return outside(entries, "criterion", "toy.criteria")
 
 
 def study_archs(config: dict[str, Any]) -> dict:
@@ -139,7 +157,7 @@ def check_focus(config: dict[str, Any]) -> None:
 
 
 def check_schema(config: dict[str, Any], schema: dict | None = None) -> None:
-    """The config against workflow/schemas/config.schema.yaml (defaults are not set here), with
+    """The config against the schema (`SCHEMA`; defaults are not set here), with
     nnprune's own messages: `check_keys`, then the pruning strings as nnprune.plan.schemes parses
     them, then any other schema rule. Raises a UserError naming the key, the value and the
     allowed form, never the schema's regex."""
@@ -258,10 +276,11 @@ def schema_error(error) -> UserError:
     return UserError(f"config key {key!r}: {_shown(value)} {problem}", f"use {allowed_form(schema)}")
 
 
-def check_config_file(path: str | Path) -> str:
+def check_config_file(path: str | Path, require_data: bool = False) -> str:
     """Check a config file as the workflow would (YAML syntax with its line and column, then
-    `check_schema` and `check`, without the dataset); returns the study name. Snakemake reads a
-    --configfile before the workflow's own checks run, and names no line for a YAML error."""
+    `check_schema` and `check`; the dataset under data_root, relative to the working directory, only
+    with `require_data`); returns the study name. Snakemake reads a --configfile before the
+    workflow's own checks run, and names no line for a YAML error."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file {path} does not exist", "give the path of a YAML config, e.g. config/smoke.yaml")
@@ -277,7 +296,7 @@ def check_config_file(path: str | Path) -> str:
     if not config:
         raise UserError(f"config file {path} is empty", "start from config/config.yaml, which sets every required key")
     check_schema(config)
-    check(config, require_data=False)
+    check(config, require_data=require_data)
     return config["study"]
 
 
@@ -400,6 +419,35 @@ def check_sizes(config: dict[str, Any]) -> None:
                         "score with at most train_size images (scoring data comes from the training set)")
 
 
+def check_test_size(config: dict[str, Any]) -> None:
+    """test_size fits the dataset's test set (`names.DATASET_TEST_IMAGES`, from the dataset's spec in
+    nnprune.data), and is not set for imagenet (its val/ folder is always evaluated whole)."""
+    from nnprune.plan.names import DATASET_TEST_IMAGES
+
+    test_size, dataset = config.get("test_size"), config["dataset"]
+    if test_size is None:
+        return
+    if dataset not in DATASET_TEST_IMAGES:
+        raise UserError(f"config key 'test_size': {test_size} is set, but {dataset} has no fixed test set to "
+                        "draw a subset from (its val/ folder is evaluated whole)", "remove test_size")
+    largest = DATASET_TEST_IMAGES[dataset]
+    if test_size > largest:
+        raise UserError(f"config key 'test_size': {test_size} is larger than the test set of {dataset} "
+                        f"({largest:,} images)",
+                        f"set test_size to at most {largest}, or remove it to use the whole test set")
+
+
+def check_train(config: dict[str, Any]) -> None:
+    """The baselines train for at least one epoch: with 0 the study would score and prune untrained
+    networks. (The schema's optimisation block allows 0 because finetune shares it; a fine-tune of 0
+    epochs is a budget of 0, which nnprune.plan.budgets rejects.)"""
+    sections = {"train": config.get("train") or {}, "grid.noise_train": (config.get("grid") or {}).get("noise_train")}
+    for key, section in sections.items():
+        if section and section.get("epochs") == 0:
+            raise UserError(f"config key '{key}.epochs': 0 trains the baselines for no epochs, so the study "
+                            "would score and prune untrained networks", f"set {key}.epochs to 1 or more")
+
+
 def dataset_missing(config: dict[str, Any], workdir: Path = Path(".")) -> str | None:
     """None when the dataset is readable under data_root, else what is missing."""
     from nnprune.plan.names import DATASET_FILES
@@ -412,9 +460,13 @@ def dataset_missing(config: dict[str, Any], workdir: Path = Path(".")) -> str | 
 
 
 def check(config: dict[str, Any], require_data: bool = True) -> None:
-    """All semantic checks; raises UserError naming the problem and the fix."""
+    """All semantic checks; raises UserError naming the problem and the fix. `require_data`: also
+    check that the dataset is on disk (`check_dataset`); the workflow's parse leaves it out, so that
+    `snakemake -n` works on a machine without the data."""
     check_keys(config)
     check_sizes(config)
+    check_test_size(config)
+    check_train(config)
     check_pruning(config)
     check_budgets(config)
     check_sweeps(config)
@@ -423,12 +475,17 @@ def check(config: dict[str, Any], require_data: bool = True) -> None:
         check_dataset(config)
 
 
-def check_dataset(config: dict[str, Any]) -> None:
-    """Raises UserError when the study's dataset is not readable under data_root."""
-    missing = dataset_missing(config)
+def check_dataset(config: dict[str, Any], workdir: Path = Path(".")) -> None:
+    """Raises UserError when data_root (relative to `workdir`, the run's working directory) does not
+    exist or the study's dataset is not readable under it; the fix says how to fetch it."""
+    name, data_root = config["dataset"], config.get("data_root", "data")
+    root = workdir / data_root
+    fetch = (f"put an ImageFolder root with train/ and val/ under {root}" if name == "imagenet" else
+             f"run `nnprune fetch-data --dataset {name} --root {data_root}`")
+    if not root.is_dir():
+        raise UserError(f"config key 'data_root': the folder {root} does not exist",
+                        f"{fetch}, or set data_root to the folder that holds the datasets")
+    missing = dataset_missing(config, workdir)
     if missing:
-        fix = ("run `make setup` (or `nnprune fetch-data --dataset fashion-mnist --root DATA`)"
-               if config["dataset"] == "fashion-mnist" else
-               f"put {config['dataset']} under data_root={config.get('data_root', 'data')} "
-               "or set data_root in the config")
-        raise UserError(f"dataset {config['dataset']} not found: missing {missing}", fix)
+        raise UserError(f"dataset {name} not found under data_root {root}: missing {missing}",
+                        f"{fetch}, or set data_root to the folder that holds it")

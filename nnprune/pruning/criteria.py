@@ -37,8 +37,9 @@ see nnprune/plan/plugins.py. The built-in criteria below follow the same protoco
 
 Feature maps arrive as [B, C, H, W]; a fully connected layer's output [B, C] arrives as
 [B, C, 1, 1], so for an MLP unit the nuclear norm of its 1x1 "map" is |activation| and the
-`nuclear` score reduces to the mean absolute activation over the scoring samples. No file I/O
-and no model surgery here (see `scoring`, `allocation` and `removal`).
+`nuclear` score reduces to the mean absolute activation over the scoring samples. `chip` needs
+maps of more than one position and stops with a UserError on 1x1 maps. No file I/O and no model
+surgery here (see `scoring`, `allocation` and `removal`).
 """
 from __future__ import annotations
 
@@ -116,6 +117,70 @@ def stacked_gram_sum(features: Tensor) -> Tensor:
 def stacked_nuclear_finalize(gram: Tensor, images: int) -> Tensor:
     eigenvalues = torch.linalg.eigvalsh(gram).clamp(min=0)
     return (eigenvalues.sqrt().sum(dim=-1) / images).float()
+
+
+# One chunk of the CHIP computation holds at most this many float64 matrix entries (32 MiB), so
+# its memory is bounded whatever the batch size and the layer's width.
+CHIP_CHUNK_ENTRIES = 4 * 2**20
+
+
+def _gram_nuclear_norms(grams: Tensor, floor: Tensor) -> Tensor:
+    """Nuclear norms of the matrices whose Gram matrices are `grams` [..., m, m]: the sum of the
+    square roots of the eigenvalues, those at or below `floor` (broadcast against the eigenvalues,
+    [..., 1]) counted as zero. Returns [...] (float64)."""
+    leading = grams.shape[:-2]
+    eigenvalues = per_matrix(torch.linalg.eigvalsh, grams.flatten(0, -3))
+    eigenvalues = eigenvalues.reshape(*leading, grams.shape[-1])
+    # An eigenvalue of a rank-deficient Gram comes out as +-(rounding of the largest one); its
+    # square root would add ~1e-8 of the largest singular value per zero one, so it counts as zero.
+    return torch.where(eigenvalues > floor, eigenvalues, 0.0).sqrt().sum(dim=-1)
+
+
+def _independence_of_images(rows: Tensor) -> Tensor:
+    """CI of every channel of each image: rows [b, C, P] (float64, P = H*W positions) -> [b, C].
+
+    Both norms come from Gram matrices. Where C - 1 <= P: zeroing row c of A zeroes row and column
+    c of A A^T, whose other eigenvalues are those of the (C-1)-square principal submatrix without
+    c. Where P is smaller: A^T A loses the rank-one term a_c a_c^T, a P-square matrix. Either way
+    every eigenproblem is at most min(C - 1, P) square, and all of them run as one batch.
+    Precision: squaring makes each singular value's error ~1e-16 of the largest squared over it,
+    so a CI comes out to ~1e-8 of the layer's largest (float32 scores round at ~6e-8 of themselves);
+    per-channel SVDs would cost 1.6-3.3x more on ResNet widths for digits the scores do not keep."""
+    channels, positions = rows.shape[1], rows.shape[2]
+    if channels - 1 <= positions:
+        gram = rows @ rows.mT                                                   # b, C, C
+        others = torch.arange(channels, device=rows.device).expand(channels, channels)
+        others = others[~torch.eye(channels, dtype=torch.bool, device=rows.device)].view(channels, channels - 1)
+        without = gram[:, others[:, :, None], others[:, None, :]]               # b, C, C-1, C-1
+    else:
+        gram = rows.mT @ rows                                                   # b, P, P
+        without = gram[:, None] - rows[..., :, None] * rows[..., None, :]       # b, C, P, P
+    # One floor per image, from its full Gram's largest eigenvalue (each submatrix's is no larger):
+    # the same zero test on both sides of the difference, at the rounding of forming the Gram.
+    full = per_matrix(torch.linalg.eigvalsh, gram)
+    floor = full[:, -1:].clamp(min=0) * max(channels, positions) * torch.finfo(torch.float64).eps
+    full_norm = torch.where(full > floor, full, 0.0).sqrt().sum(dim=-1)         # b
+    return full_norm[:, None] - _gram_nuclear_norms(without, floor[:, None, :])
+
+
+def channel_independence_sum(features: Tensor) -> Tensor:
+    """CHIP (Sui et al. 2021), summed over images: for each image, A is the layer's C x (H*W)
+    matrix of maps, and channel c's independence is CI_c = ||A||_* - ||A with row c zeroed||_*.
+    [B,C,H,W] -> [C] (float64). In float64 because CI_c is a small difference of two large norms."""
+    maps = as_maps(features).detach()
+    rows = maps.flatten(2)                                                      # B, C, HW
+    channels, positions = rows.shape[1], rows.shape[2]
+    side = min(channels - 1, positions)
+    images_per_chunk = max(1, CHIP_CHUNK_ENTRIES // max(1, channels * side * side))
+    total = torch.zeros(channels, dtype=torch.float64, device=rows.device)
+    for start in range(0, rows.shape[0], images_per_chunk):
+        total += _independence_of_images(rows[start:start + images_per_chunk].double()).sum(dim=0)
+    return total
+
+
+def channel_independence(feature_maps: Tensor) -> Tensor:
+    """CHIP importance: mean over images of CI_c (see `channel_independence_sum`). [N,C,H,W] -> [C]."""
+    return (channel_independence_sum(feature_maps) / feature_maps.shape[0]).float()
 
 
 def zero_fraction_sum(features: Tensor) -> Tensor:
@@ -241,6 +306,20 @@ def _apoz(layer: LayerInputs) -> Tensor:
     return zero_fraction_sum(layer.features)
 
 
+@criterion(reads="features", feature_point="relu", name="chip",
+           summary="channel independence: drop in the nuclear norm of the C x (H*W) ReLU map matrix "
+                   "without the channel (Sui et al. 2021)")
+def _chip(layer: LayerInputs) -> Tensor:
+    maps = as_maps(layer.features)
+    if maps.shape[2] * maps.shape[3] == 1:
+        # The C x 1 matrix of an MLP unit (or a 1x1 map) has a single singular value, so CHIP would
+        # only rank the channels by activation size: not the independence it stands for.
+        raise UserError(f"criterion 'chip' needs feature maps of more than one position (H x W > 1); "
+                        f"layer {layer.name!r} has 1 x 1 maps",
+                        "use chip on convolutional layers with spatial maps, or another criterion for this model")
+    return channel_independence_sum(maps)
+
+
 @criterion(reads="gradients", name="taylor",
            summary="first-order Taylor |sum a*dL/da| of BN outputs; uses labels, so label noise reaches it "
                    "(Molchanov et al. 2019)")
@@ -270,7 +349,7 @@ def _random(layer: LayerInputs) -> Tensor:
 
 
 CRITERIA: dict[str, Criterion] = {c.name: c for c in (getattr(f, MARK) for f in (
-    _nuclear, _nuclear_stacked, _hrank, _apoz, _taylor, _l1, _l2, _fpgm, _random))}
+    _nuclear, _nuclear_stacked, _hrank, _apoz, _taylor, _l1, _l2, _fpgm, _random, _chip))}
 check_registered("criteria", {name: c.reads for name, c in CRITERIA.items()}, CRITERION_SOURCES)
 
 
@@ -316,4 +395,4 @@ def check_scores(criterion: Criterion, layer: str, scores, channels: int) -> Ten
 
 
 __all__ = ["CRITERIA", "Criterion", "LayerInputs", "check_scores", "criterion", "resolve", "nuclear_norm",
-           "feature_rank", "weight_norm", "geometric_median_distance", "seeded_uniform"]
+           "feature_rank", "channel_independence", "weight_norm", "geometric_median_distance", "seeded_uniform"]

@@ -44,15 +44,15 @@ rule aggregate:
         runs=lambda w: pruned_metrics(),
         scores=score_files(),
         budgets=" ".join(BUDGETS),
+        # the study folder from the outputs, not {OUT} in the shell text: Snakemake formats a module's
+        # shell commands with the importing workflow's globals, where OUT does not exist
+        out=lambda w, output: os.path.dirname(output.runs),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    # lint-ok "Shell command directly uses variable OUT from outside of the rule": OUT (results/{study})
-    # starts every output path, so provenance covers it; moving it to params would change this shell text,
-    # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune aggregate --runs {params.runs} --scores {params.scores} --budgets {params.budgets} --out {OUT} > {log} 2>&1"
+        "nnprune aggregate --runs {params.runs} --scores {params.scores} --budgets {params.budgets} --out {params.out} > {log} 2>&1"
 
 
 rule report_tables_figures:
@@ -79,15 +79,13 @@ rule report_tables_figures:
     params:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}{FOCUS_FLAG}",
         criteria=" ".join(CRITERION_NAMES),  # the figures' order of the criteria (short names)
+        study=lambda w, input: os.path.dirname(input.runs),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    # lint-ok "Shell command directly uses variable OUT from outside of the rule": OUT (results/{study})
-    # starts every output path, so provenance covers it; moving it to params would change this shell text,
-    # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune report --study-dir {OUT} {params.main} --criteria {params.criteria} > {log} 2>&1"
+        "nnprune report --study-dir {params.study} {params.main} --criteria {params.criteria} > {log} 2>&1"
 
 
 rule claims:
@@ -109,12 +107,10 @@ rule claims:
         main=f"--main-pruning '{MAIN_PRUNING}' --main-score-images {MAIN_SI}",
         settings=json.dumps(config.get("claims", {}), sort_keys=True),
         scale=jobspecs.claims_scale(config),
+        study=lambda w, input: os.path.dirname(input.runs),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    # lint-ok "Shell command directly uses variable OUT from outside of the rule": OUT (results/{study})
-    # starts every output path, so provenance covers it; moving it to params would change this shell text,
-    # which Snakemake's code rerun trigger compares, and rerun the job in finished studies.
     shell:
-        "nnprune claims --study-dir {OUT} {params.main} --settings {params.settings:q} --scale {params.scale:q} > {log} 2>&1"
+        "nnprune claims --study-dir {params.study} {params.main} --settings {params.settings:q} --scale {params.scale:q} > {log} 2>&1"

@@ -1,17 +1,42 @@
 # Grid logic lives here and nowhere else: the config is validated, then the baselines, score files
 # and runs of the study are enumerated. Rules only look things up by wildcard.
+import importlib.util
 import os
+import shutil
 import sys
+from importlib.resources import as_file
 from pathlib import Path
 
 from snakemake.utils import validate
+
+# The jobs run the `nnprune` command of the Python that runs Snakemake: its folder (a venv's or
+# conda env's bin/, where pip put the command) goes first on PATH, so that `.venv/bin/snakemake`
+# works from a shell that activated nothing. Simpler than `python -m nnprune.pipeline.cli` in every
+# rule, which would change every rule's shell text (Snakemake's code rerun trigger would rerun each
+# job of a finished study) and put the working directory first on the jobs' sys.path. Local jobs
+# still reach the warm server: the `nnprune` command's entry point hands them to it. PATH is set
+# here, not required of the user, so no `envvars:` (which would also send this machine's PATH to
+# remote jobs; each of them re-parses the workflow and puts its own folder first).
+_bin, _path = os.path.dirname(sys.executable), os.environ.get("PATH", "")
+if shutil.which("nnprune", path=_bin) and _path.split(os.pathsep)[0] != _bin:
+    os.environ.update(PATH=os.pathsep.join([_bin, _path]))
+# Without nnprune installed, one line that says how to install it, before any job (each would end
+# with exit 127) or import below (a traceback). Snakemake puts this checkout on sys.path, so the
+# import alone would pass; the command is what the jobs need.
+if importlib.util.find_spec("nnprune") is None or shutil.which("nnprune") is None:
+    _checkout = Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1]
+    sys.stderr.write(
+        f"\nnnprune is not installed for {sys.executable} (the Python that runs Snakemake): run "
+        f"`{sys.executable} -m pip install -e {_checkout}`, or `make setup` in {_checkout} and use its .venv/bin/snakemake\n\n"
+    )
+    raise SystemExit(1)
 
 from nnprune.plan import jobspecs, paths
 from nnprune.pipeline import launch
 from nnprune.plan.budgets import study_budgets
 from nnprune.errors import UserError
 from nnprune.plan.schemes import scheme_slug
-from nnprune.plan.studyconfig import check, check_schema, main_label_noise
+from nnprune.plan.studyconfig import SCHEMA, check, check_schema, main_label_noise
 
 
 def _fail(problem, fix):
@@ -23,7 +48,8 @@ def _fail(problem, fix):
 # own run to a dozen and show its regexes); once it passes, `validate` sets the schema's defaults.
 try:
     check_schema(config)
-    validate(config, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+    with as_file(SCHEMA) as schema_file:  # the schema inside the package (a file path for validate)
+        validate(config, str(schema_file))
     check(config, require_data=False)
 except UserError as error:
     _fail(error.problem, error.fix)
@@ -34,6 +60,9 @@ except UserError as error:
 # A local run then starts nnprune's warm server (nnprune/pipeline/launch.py): the jobs' `nnprune` commands
 # fork from one process that has imported torch once, instead of importing it 200 times. Cluster
 # jobs, and any run with NNPRUNE_NO_WARM=1, start each command in its own process.
+# Snakemake runs these handlers for the main Snakefile only: a workflow that uses this one as a
+# module (`module nnprune:`) runs them by calling nnprune.onstart(), nnprune.onsuccess() and
+# nnprune.onerror() from its own; without them each job checks its data and starts cold.
 WARM = {}
 
 
@@ -188,10 +217,14 @@ FINETUNE_SLUGS = {scheme_slug(s) for s in config["finetune"].get("pruning", conf
 # a noisy baseline's runs are fine-tuned (finetune.noisy_baselines, default true) on its own noisy
 # labels at finetune.noisy_budgets (default every budget)
 NOISY_BUDGETS = (
-    [b.text for b in study_budgets({"budgets": config["finetune"]["noisy_budgets"]})]
-    if "noisy_budgets" in config["finetune"]
-    else BUDGETS
-) if config["finetune"].get("noisy_baselines", True) else []
+    (
+        [b.text for b in study_budgets({"budgets": config["finetune"]["noisy_budgets"]})]
+        if "noisy_budgets" in config["finetune"]
+        else BUDGETS
+    )
+    if config["finetune"].get("noisy_baselines", True)
+    else []
+)
 
 
 def finetune_budgets(run):
