@@ -100,7 +100,7 @@ def test_unknown_criterion_fails_before_any_job(snakemake_bin, tmp_path, fashion
     ({"archs": {"resnet9000": {}}}, "unknown architecture 'resnet9000'"),
     ({"pruning": ["uniform:1.5"]}, "uniform needs a number above 0 and below 1, got 1.5"),
     ({"pruning": ["rates:[0.5]*3"]}, "has 3 rates but"),
-    ({"data_root": "/nonexistent/data"}, "dataset fashion-mnist not found"),
+    ({"data_root": "/nonexistent/data"}, "config key 'data_root': the folder /nonexistent/data does not exist"),
     ({"finetune": {"budgets": ["0e"]}}, "budget '0e' is 0 epochs: a budget is at least 1"),
     ({"finetune": {"budgets": ["-2b"]}}, "budget '-2b' is -2 batches: a budget is at least 1"),
     ({"finetune": {"budgets": ["3x"]}}, "budget '3x' has unknown unit 'x'"),
