@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # their `nnprune` command beside the Python that runs Snakemake, without it).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup data run smoke test test-fast lint clean-results
+.PHONY: setup data run leaderboard smoke test test-fast lint clean-results
 
 setup: $(STAMP) data
 
@@ -31,6 +31,12 @@ data: $(STAMP)
 run: setup
 	$(BIN)/nnprune check-config config/config.yaml
 	$(BIN)/snakemake --cores $(CORES) --scheduler greedy --configfile config/config.yaml
+
+# The leaderboard study reuses the default study's baselines, scores and shared runs (config
+# `reuse:`): run `make run` first (its *.pt files are not committed).
+leaderboard: setup
+	$(BIN)/nnprune check-config config/leaderboard.yaml
+	$(BIN)/snakemake --cores $(CORES) --scheduler greedy --configfile config/leaderboard.yaml
 
 smoke: setup
 	$(BIN)/nnprune check-config config/smoke.yaml

@@ -26,6 +26,7 @@ rule all:
     input:
         f"{OUT}/runs.csv",
         rules.report_tables_figures.output,
-        rules.toy_report.output if TOY_DATASETS else [],
+        rules.toy_report.output if PLAN.toy_datasets else [],
         rules.claims.output,
+        rules.reused.output if PLAN.source else [],
     default_target: True

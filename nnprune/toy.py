@@ -241,7 +241,7 @@ def plot_curves(frame: pd.DataFrame, allocation: str = "global", focus: str = DE
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nnprune.analysis.report import criterion_color
+    from nnprune.analysis.style import criterion_color
 
     clean = frame[frame.input_noise == 0]
     if "allocation" in clean:

@@ -59,6 +59,15 @@ CONFIG_CASES = {
     "data-size accuracy at a size not scored": (
         {"grid": {**SMOKE["grid"], "mode": "sparse", "score_sweep": [64], "score_sweep_criteria": ["nuclear"]}},
         "config key 'grid.score_sweep': [64] not in score_images", "use values from: [32, 256]"),
+    # the leaderboard's inputs: reuse of a folder that holds no study, a scratch control at a cut that is
+    # not fine-tuned (cuts are measured when execution starts: tests/test_bad_input_before_jobs.py)
+    "reuse of a missing study folder": (
+        {"reuse": "results/nowhere"}, "reuse: results/nowhere holds no study (no results/nowhere/baselines folder)",
+        "run that study first (`make run` makes results/default), or remove `reuse:` from the config"),
+    "scratch at a cut not fine-tuned": (
+        {"scratch": {"enabled": True, "pruning": ["macs:0.2"]}},
+        "scratch.pruning: 'macs:0.2' is not a fine-tuned cut (finetune.pruning: ['uniform:0.1'])",
+        "give scratch.pruning cuts of finetune.pruning, or add 'macs:0.2' to finetune.pruning"),
 }
 
 

@@ -36,6 +36,16 @@ CASES = {
         "dataset cifar10 not found under data_root {root}: missing {root}/cifar-10-batches-py",
         "run `nnprune fetch-data --dataset cifar10 --root {root}`, or set data_root to the folder that holds it",
         "start"),
+    # cuts are measured on the architecture with torch, when execution starts
+    "unreachable cut": (
+        {"pruning": ["uniform:0.1", "macs:0.999"]},
+        "pruning 'macs:0.999' for resnet20: macs:0.999 cannot be reached: the largest MACs cut this model "
+        "allows is 96.8% (every group keeps at least 1 channel(s))",
+        "choose macs:0.967 or less (or a smaller round_to, or a larger max_share)", "start"),
+    "two cuts at one measured point": (
+        {"pruning": ["uniform:0.1", "macs:0.2", "macs:0.203"]},
+        "pruning: 'macs:0.2' and 'macs:0.203' give resnet20 the same measured MACs cut (26.5% and 26.5%)",
+        "remove one of them, or move one cut further away", "start"),
     "data_root that does not exist": (
         {},
         "config key 'data_root': the folder {root} does not exist",
@@ -55,12 +65,14 @@ def case_config(case: str, folder: Path, data_root: Path) -> tuple[Path, Path, s
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_check_config_stops_in_two_lines(case, tmp_path, monkeypatch, capsys):
+def test_check_config_stops_in_two_lines(case, tmp_path, monkeypatch, capsys, fashion_root):
     from nnprune.pipeline.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()                 # a data_root without the dataset's files
-    configfile, _, problem, fix, stage = case_config(case, tmp_path, tmp_path / "data")
+    # the cut cases need the dataset (it is checked first); the others a data_root without it
+    data_root = fashion_root if "{root}" not in CASES[case][1] and CASES[case][3] == "start" else tmp_path / "data"
+    configfile, _, problem, fix, stage = case_config(case, tmp_path, data_root)
     assert main(["check-config", str(configfile)]) == 2
     assert_config_error(capsys.readouterr().err, problem, fix, "nnprune check-config: error: ")
     assert written(tmp_path, {configfile}) == []

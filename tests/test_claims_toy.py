@@ -1,5 +1,4 @@
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -192,9 +191,13 @@ def test_settings_reject_unknown_keys_and_match_the_schema_defaults():
 
 
 def test_workflow_declares_one_forest_plot_per_claim():
-    text = (REPO / "workflow/rules/aggregate.smk").read_text()
-    declared = re.search(r"^CLAIM_FORESTS = (\[.*\])$", text, re.M).group(1)
-    assert tuple(json.loads(declared)) == CLAIM_NAMES
+    """The claims rule declares a forest plot for each of grid.CLAIM_FORESTS, the claims that
+    write_forests draws, in one order."""
+    from nnprune.plan.grid import CLAIM_FORESTS
+
+    assert CLAIM_FORESTS == CLAIM_NAMES == ("toy", "data_size", "label_noise", "cnn")
+    rule = (REPO / "workflow/rules/aggregate.smk").read_text().split("rule claims:")[1]
+    assert 'claims_forest_{c}.png"' in rule and "for c in grid.CLAIM_FORESTS" in rule
 
 
 def _check_forest(study: Path, name: str, claim: dict | None, again: Path) -> None:
@@ -203,7 +206,7 @@ def _check_forest(study: Path, name: str, claim: dict | None, again: Path) -> No
     import matplotlib.image
 
     from nnprune.analysis.claims_render import forest
-    from nnprune.analysis.report import save_figure
+    from nnprune.analysis.figures import save_figure
     from nnprune.analysis.verdicts import Claim
 
     figure = forest(Claim(**claim) if claim else None, name)
@@ -567,7 +570,7 @@ def test_budget_figure_plots_each_criterion_along_raw_bn_and_every_budget():
     seeds, and the baselines' mean as a dashed line."""
     from matplotlib.lines import Line2D
 
-    from nnprune.analysis.report import budget_curve, plot_budget_curve
+    from nnprune.analysis.figures import budget_curve, plot_budget_curve
 
     runs = _budget_runs()
     fig = plot_budget_curve(budget_curve(runs, 2048))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nnprune.analysis.claims_render import render_markdown, rule_text
-from nnprune.analysis.report import criterion_color, criterion_order, criterion_style, focused
+from nnprune.analysis.style import Style, criterion_color
 from nnprune.analysis.verdicts import ClaimInput, ClaimSettings, assess, best_other, not_rivals
 from nnprune.errors import UserError
 from nnprune.plan.names import CRITERION_SOURCES, DEFAULT_FOCUS
@@ -66,12 +66,14 @@ def test_claims_md_speaks_of_the_focus_and_keeps_the_papers_text_by_default():
 
 def test_figures_put_the_focus_first_thicker_and_give_outside_criteria_a_colour():
     present = ["random", "l1", "bn_scale", "nuclear"]
-    assert criterion_order(present, ["nuclear", "l1", "random", "bn_scale"])[0] == "nuclear"
-    with focused("bn_scale"):
-        assert criterion_order(present, ["nuclear", "l1", "random", "bn_scale"]) == ["bn_scale", "nuclear", "l1",
-                                                                                       "random"]
-        assert criterion_style("bn_scale")["linewidth"] > criterion_style("nuclear")["linewidth"]
-    assert criterion_style("nuclear")["linewidth"] > criterion_style("bn_scale")["linewidth"]   # reset
+    config = ("nuclear", "l1", "random", "bn_scale")
+    assert Style(criteria=config).order(present)[0] == "nuclear"
+    other = Style(focus="bn_scale", criteria=config)
+    assert other.order(present) == ["bn_scale", "nuclear", "l1", "random"]
+    assert other.series("bn_scale")["linewidth"] > other.series("nuclear")["linewidth"]
+    # a style is a value: another focus leaves the default's as it was
+    assert Style().series("nuclear")["linewidth"] > Style().series("bn_scale")["linewidth"]
+    assert other.series("bn_scale")["color"] == Style().series("bn_scale")["color"] == criterion_color("bn_scale")
     builtin = {criterion_color(name) for name in CRITERION_SOURCES}
     assert criterion_color("bn_scale") == criterion_color("bn_scale")
     assert {criterion_color(name) for name in ("bn_scale", "gamma", "slim")} - {"black"}

@@ -263,3 +263,73 @@ def test_in_mode_restores_every_module_mode_even_after_an_exception():
         with pytest.raises(RuntimeError, match="data loader failed"):
             accuracy(model, failing_batches(), fast=fast)
         assert all(m.training for m in model.modules())
+
+
+# Channels each group of ResNet-20 (width 0.5: groups of 8, 16 and 32 channels) keeps, recorded
+# with the allocation code before its removal steps became `RemovalStep`s and its searches `bisect`.
+# Scores: every layer a fixed pattern with no randomness; "ties" repeats five values per layer.
+KEPT_BEFORE_REFACTOR = {
+    (False, "macs:0.2"): [8, 6, 6, 7, 13, 16, 13, 13, 25, 31, 25, 25],
+    (False, "macs:0.4"): [8, 5, 5, 5, 10, 15, 10, 10, 21, 26, 21, 21],
+    (False, "macs:0.6"): [6, 4, 4, 5, 9, 11, 9, 9, 18, 21, 18, 18],
+    (False, "macs:0.5:round_to=4"): [8, 4, 4, 4, 12, 12, 12, 12, 16, 20, 20, 20],
+    (False, "macs:0.5:max_share=0.5"): [8, 5, 5, 5, 9, 12, 9, 9, 18, 22, 18, 18],
+    (False, "uniform-macs:0.4"): [6, 6, 6, 6, 12, 12, 12, 12, 24, 24, 24, 24],
+    (False, "channels:0.25"): [8, 5, 6, 6, 11, 16, 11, 11, 22, 28, 22, 22],
+    (True, "macs:0.2"): [8, 6, 6, 6, 13, 16, 13, 13, 26, 32, 25, 26],
+    (True, "macs:0.4"): [8, 6, 5, 5, 13, 13, 10, 10, 19, 26, 24, 19],
+    (True, "macs:0.6"): [6, 5, 4, 5, 9, 9, 10, 10, 19, 19, 19, 19],
+    (True, "macs:0.5:round_to=4"): [4, 8, 4, 8, 12, 12, 12, 12, 20, 20, 20, 20],
+    (True, "macs:0.5:max_share=0.5"): [6, 5, 5, 5, 9, 13, 10, 10, 19, 26, 19, 19],
+    (True, "channels:0.25"): [8, 6, 5, 5, 13, 16, 10, 10, 19, 26, 25, 25],
+    (True, "channels:0.5"): [4, 5, 4, 3, 9, 9, 7, 7, 13, 13, 19, 19],
+}
+
+
+@pytest.fixture(scope="module")
+def resnet20_half():
+    model = build("resnet20", width=0.5).eval()
+    layout = model_layout(model, (3, 32, 32))
+    return model, layout, build_macs_model(model, (3, 32, 32), layout)
+
+
+def _pattern_scores(model, layout, ties: bool) -> dict[str, torch.Tensor]:
+    modules = dict(model.named_modules())
+    scores = {}
+    for index, name in enumerate(layout.layers):
+        channels = modules[name].out_channels
+        position = torch.arange(channels, dtype=torch.float64)
+        scores[name] = ((position * 7 + index * 3) % (5 if ties else channels) + 1) * (1 + index % 3)
+    return scores
+
+
+@pytest.mark.parametrize("ties, text", list(KEPT_BEFORE_REFACTOR))
+def test_global_allocations_keep_the_channels_they_kept_before_the_refactor(ties, text, resnet20_half):
+    from nnprune.pruning.allocation import allocate_channels
+
+    model, layout, macs_model = resnet20_half
+    scores = _pattern_scores(model, layout, ties)
+    if text.startswith("channels:"):
+        removed = allocate_channels(layout, scores, float(text.partition(":")[2]))
+    else:
+        removed = allocate(layout, scores, parse_scheme(text, "resnet20"), macs_model)
+    assert [g.channels for g in layout.groups] == [8] * 4 + [16] * 4 + [32] * 4
+    assert [g.channels - len(removed[g.key]) for g in layout.groups] == KEPT_BEFORE_REFACTOR[ties, text]
+
+
+def test_removal_steps_are_named_and_ordered_by_score_group_and_tie(resnet20_half):
+    from nnprune.pruning.allocation import RemovalStep, global_removal_order
+
+    model, layout, _ = resnet20_half
+    steps = global_removal_order(layout, _pattern_scores(model, layout, ties=True), round_to=4)
+    assert all(isinstance(step, RemovalStep) for step in steps)
+    assert steps == sorted(steps, key=lambda step: (step.score, step.group, step.tie))
+    # round_to=4: a group of 8 loses one step of 4, a group of 32 seven (keeping 4)
+    by_group = {g.key: [s for s in steps if s.group == g.key] for g in layout.groups}
+    assert len(by_group["conv1"]) == 1 and len(by_group["layer3.0.conv1"]) == 7
+    assert all(len(step.channels) == 4 for step in steps)
+    # its scores repeat 10, 4, 8, 2, 6 (mean 6.0625 over 32): the first four 2s go first, then the
+    # last 2 with three 4s
+    first, second = by_group["layer3.0.conv1"][:2]
+    assert first == RemovalStep(pytest.approx(2 / 6.0625), "layer3.0.conv1", 0, [3, 8, 13, 18])
+    assert (second.score, second.tie, second.channels) == (pytest.approx(4 / 6.0625), 4, [23, 28, 1, 6])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from nnprune.analysis.aggregate import COLUMNS
-from nnprune.analysis.report import build_tables
+from nnprune.analysis.tables import build_tables
 
 
 def _runs(latency: bool) -> pd.DataFrame:
@@ -26,11 +26,11 @@ def _runs(latency: bool) -> pd.DataFrame:
 
 def test_by_pruning_has_latency_columns_only_when_measured():
     with_latency = build_tables(_runs(True), pd.DataFrame(), "macs:0.3", 0)["by_pruning"]
-    table, _, metrics, _ = with_latency
-    assert metrics[-2:] == ["latency_base_ms", "latency_pruned_ms"]
+    assert with_latency.metrics[-2:] == ["latency_base_ms", "latency_pruned_ms"]
+    table = with_latency.frame
     assert table.latency_base_ms_mean.iloc[0] == 10.5 and table.latency_pruned_ms_n.iloc[0] == 2
     without = build_tables(_runs(False), pd.DataFrame(), "macs:0.3", 0)["by_pruning"]
-    assert not any(metric.startswith("latency") for metric in without[2])
+    assert not any(metric.startswith("latency") for metric in without.metrics)
 
 
 def test_steps_do_not_import_torchvision():

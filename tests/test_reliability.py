@@ -57,7 +57,7 @@ def _pipeline(nnprune_bin: str, root: Path, data_root: Path) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def warm_server():
-    """nnprune's warm server (nnprune/pipeline/launch.py), as a local workflow run starts it: the socket
+    """nnprune's warm server (nnprune/pipeline/warm_server.py), as a local workflow run starts it: the socket
     path, for NNPRUNE_WARM."""
     process, path = launch.start_server()
     assert path is not None, "the warm server did not come up"

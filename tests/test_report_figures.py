@@ -1,6 +1,6 @@
-"""The figures of nnprune.analysis.report, read back from the matplotlib objects they are drawn with: titles,
-axis labels, the plotted x and y values, one series per criterion in the study's fixed order, and
-one colour per criterion across every figure. Studies: the committed default (one MACs target at two
+"""The figures of `nnprune report` (nnprune.analysis.figures), read back from the matplotlib objects they
+are drawn with: titles, axis labels, the plotted x and y values, one series per criterion in the study's
+fixed order, and one colour per criterion across every figure. Studies: the committed default (one MACs target at two
 allocations, one score_images), and small synthetic ones with two pruning levels, two score_images
 and two label-noise levels."""
 from pathlib import Path
@@ -11,6 +11,10 @@ import pytest
 import yaml
 
 import nnprune.analysis.report as report
+from nnprune.analysis.aggregate import at_budget
+from nnprune.analysis.figures import budget_curve, plot_budget_curve, pruning_point
+from nnprune.analysis.style import NEUTRAL, Style, criterion_color
+from nnprune.analysis.tables import build_tables
 from nnprune.plan.names import DEFAULT_FOCUS as FOCUS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,16 +55,17 @@ def synthetic_stability(sizes: list[int], layers: int = 4, seeds: int = 3) -> pd
     return pd.DataFrame(rows)
 
 
-def draw(runs: pd.DataFrame, main: str, main_si: int, stability=None, criteria=ORDER) -> dict:
+def draw(runs: pd.DataFrame, main: str, main_si: int, stability=None, criteria=ORDER, focus=FOCUS) -> dict:
     """Every figure of one study, drawn as write_report draws them, without writing them."""
     figures = {}
+    style = Style(focus=focus, criteria=tuple(criteria))
     saved = report.save_figure
     report.save_figure = lambda fig, folder, name: figures.setdefault(name, fig) and []
     try:
         stability = pd.DataFrame() if stability is None else stability
-        tables = report.build_tables(runs, stability, main, main_si)
-        report.build_figures(runs, tables, main, Path("/nonexistent"), criteria, stability)
-        figures["acc_vs_budget"] = report.plot_budget_curve(report.budget_curve(runs, main_si), criteria=criteria)
+        tables = build_tables(runs, stability, main, main_si)
+        report.build_figures(runs, tables, main, Path("/nonexistent"), style, stability)
+        figures["acc_vs_budget"] = plot_budget_curve(budget_curve(runs, main_si), style)
     finally:
         report.save_figure = saved
     return figures
@@ -98,7 +103,7 @@ def test_one_pruning_level_is_a_per_criterion_figure_titled_by_the_level():
     assert fig._suptitle.get_text() == title
     order = [c for c in CONFIG["criteria"] if c in set(runs.criterion)]
     assert order[0] == FOCUS
-    clean = report.at_budget(runs)
+    clean = at_budget(runs)
     clean = clean[(clean.label_noise == 0.0) & clean.score_images.isin([0, 2048])]
     entries = {"macs:0.404": 0, "uniform-macs:0.404": 1}
     from nnprune.plan.budgets import budget_label, budget_order
@@ -122,23 +127,23 @@ def test_one_pruning_level_is_a_per_criterion_figure_titled_by_the_level():
                 criterion = label.split(",")[0]
                 assert round(x[0]) == order.index(criterion)
                 assert y[0] == pytest.approx(means[(pruning, criterion)])
-                assert colour == to_hex(report.criterion_color(criterion))
+                assert colour == to_hex(criterion_color(criterion))
         low, high = ax.get_ylim()                      # the panel's own range, about the data's
         assert low <= means.min() and means.max() <= high and high - low < 3 * (means.max() - means.min()) + 2
     assert fig.axes[0].get_ylim() != fig.axes[2].get_ylim()
     legend = fig.legends[0]                     # the entries' markers, neutral grey
-    assert {to_hex(h.get_color()) for h in legend.legend_handles} == {to_hex(report.NEUTRAL)}
+    assert {to_hex(h.get_color()) for h in legend.legend_handles} == {to_hex(NEUTRAL)}
     macs = clean.groupby("pruning").macs_reduction.mean()
     assert [t.get_text() for t in legend.get_texts()] == [f"{p} (-{macs[p]:.1f}% MACs)" for p in entries]
 
 
 def test_entries_of_one_macs_target_share_a_level():
     """A level is a MACs target; its entries differ in how they share it out (their family)."""
-    assert report.pruning_point("macs:0.404") == ("MACs target 0.404", "macs")
-    assert report.pruning_point("uniform-macs:0.404") == ("MACs target 0.404", "uniform-macs")
-    assert report.pruning_point("macs:0.5:round_to=8") == ("MACs target 0.5", "macs:round_to=8")
-    assert report.pruning_point("uniform:0.1") == ("uniform:0.1", "uniform")
-    assert report.pruning_point("preset:hrank") == ("preset:hrank", "preset:hrank")
+    assert pruning_point("macs:0.404") == ("MACs target 0.404", "macs")
+    assert pruning_point("uniform-macs:0.404") == ("MACs target 0.404", "uniform-macs")
+    assert pruning_point("macs:0.5:round_to=8") == ("MACs target 0.5", "macs:round_to=8")
+    assert pruning_point("uniform:0.1") == ("uniform:0.1", "uniform")
+    assert pruning_point("preset:hrank") == ("preset:hrank", "preset:hrank")
 
 
 def test_two_pruning_levels_have_a_macs_axis():
@@ -185,15 +190,37 @@ def test_every_figure_keeps_one_order_and_one_colour_per_criterion():
             assert all(widths[FOCUS] > w for c, w in widths.items() if c != FOCUS), (name, widths)
             for legend in [ax.get_legend(), *ax.artists, *fig.legends]:
                 if legend is not None and legend.get_title().get_text() in ("pruning (marker)", "noise kind"):
-                    assert {to_hex(h.get_color()) for h in legend.legend_handles} == {to_hex(report.NEUTRAL)}
+                    assert {to_hex(h.get_color()) for h in legend.legend_handles} == {to_hex(NEUTRAL)}
     assert set(colours) == set(ORDER)
     assert all(len(found) == 1 for found in colours.values()), colours
     assert len({found.pop() for found in colours.values()}) == len(ORDER)
 
 
+def test_the_focus_is_passed_to_every_figure():
+    """Another focus (claims.focus), passed in the style: first and thickest in every panel of every
+    figure; drawing again with the default focus puts the paper's criterion back first (no state
+    carried from one drawing to the next)."""
+    import matplotlib.pyplot as plt
+
+    runs = synthetic_runs(["macs:0.2", "macs:0.5"], [64, 256], [0.0, 0.3])
+    for focus in ("taylor", FOCUS):
+        figures = draw(runs, "macs:0.2", 256, synthetic_stability([64, 256]), focus=focus)
+        assert len(figures) == 5
+        for name, fig in figures.items():
+            for ax in fig.axes:
+                labels = [label for label, *_ in series(ax)]
+                if not labels:
+                    continue
+                assert criteria_in_order(labels)[0] == focus, (name, labels)
+                widths = {label.split(",")[0]: c.lines[0].get_linewidth() for label, c in zip(labels, ax.containers)}
+                assert all(widths[focus] > w for c, w in widths.items() if c != focus), (name, widths)
+            plt.close(fig)
+
+
 def test_axis_with_one_value_draws_no_figure_and_the_notes_say_why(tmp_path):
     """One score_images and one label-noise level: write_report draws neither acc_vs_score_images nor
-    acc_vs_label_noise (and removes an earlier report's), and figures/notes.md says why."""
+    acc_vs_label_noise (and removes an earlier report's), and figures/notes.md says why. Both pruning
+    levels are fine-tuned at 2e: a cut axis, so the leaderboard is drawn and listed."""
     study = tmp_path / "one"
     (study / "figures").mkdir(parents=True)
     (study / "figures" / "acc_vs_score_images.png").write_bytes(b"an earlier report's figure")
@@ -201,14 +228,14 @@ def test_axis_with_one_value_draws_no_figure_and_the_notes_say_why(tmp_path):
     synthetic_stability([64, 256]).to_csv(study / "stability.csv", index=False)
     written = report.write_report(study, "macs:0.2", 256, ORDER)
     figures = sorted(p.name for p in (study / "figures").iterdir())
-    assert figures == ["acc_vs_budget.pdf", "acc_vs_budget.png", "acc_vs_macs.pdf", "acc_vs_macs.png", "notes.md",
-                       "score_stability.pdf", "score_stability.png"]
+    assert figures == ["acc_vs_budget.pdf", "acc_vs_budget.png", "acc_vs_macs.pdf", "acc_vs_macs.png",
+                       "leaderboard.pdf", "leaderboard.png", "notes.md", "score_stability.pdf", "score_stability.png"]
     assert study / "figures" / "notes.md" in written
     notes = (study / "figures" / "notes.md").read_text()
     assert ("acc_vs_score_images: the data-driven criteria were pruned at one score_images only (256, "
             "grid.score_sweep) at macs:0.2") in notes
     assert "acc_vs_label_noise: one label-noise level only (0) at macs:0.2" in notes
-    assert "each as .png and .pdf: acc_vs_macs, score_stability, acc_vs_budget." in notes
+    assert "each as .png and .pdf: acc_vs_macs, score_stability, acc_vs_budget, leaderboard." in notes
 
 
 def test_score_stability_says_what_its_n_counts():
@@ -217,7 +244,7 @@ def test_score_stability_says_what_its_n_counts():
     runs = pd.read_csv(REPO / "results" / "default" / "runs.csv")
     stability = pd.read_csv(REPO / "results" / "default" / "stability.csv")
     figures = draw(runs, CONFIG["grid"]["main_pruning"], 2048, stability, CONFIG["criteria"])
-    table = report.build_tables(runs, stability, CONFIG["grid"]["main_pruning"], 2048)["score_stability"][0]
+    table = build_tables(runs, stability, CONFIG["grid"]["main_pruning"], 2048)["score_stability"].frame
     main = stability[stability.label_noise == 0.0]
     layers, seeds = main.layer.nunique(), main.seed.nunique()
     assert table.spearman_n.max() == layers * seeds == 95

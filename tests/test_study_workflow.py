@@ -13,10 +13,16 @@ from conftest import REPO, run_snakemake
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 
 pytestmark = pytest.mark.integration
-CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist"]
+CONFIGS = ["config", "smoke", "paper-cifar10", "paper-imagenet", "gpu-fmnist", "leaderboard"]
 
 
 def dry_run(snakemake_bin, tmp_path, configfile, *extra):
+    """`snakemake -n` in tmp_path; a study that reuses another's folder (`reuse:`) finds the
+    committed one there, as in the checkout."""
+    reused = (yaml.safe_load(configfile.read_text()) or {}).get("reuse")
+    if reused and not (tmp_path / reused).exists():
+        (tmp_path / reused).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / reused).symlink_to(REPO / reused)
     return run_snakemake(snakemake_bin, tmp_path, REPO / "data", "--dry-run", "--printshellcmds",
                          *extra, configfile=configfile, timeout=600)
 
@@ -121,7 +127,7 @@ def test_main_label_noise_is_the_lowest_in_the_grid_and_the_tables(snakemake_bin
     """label_noise listed high to low: the sparse grid sweeps the pruning levels at the lowest
     level, and the tables built from those runs take the same one as their main level."""
     from nnprune.analysis.aggregate import COLUMNS
-    from nnprune.analysis.report import build_tables
+    from nnprune.analysis.tables import build_tables
     from nnprune.plan.schemes import scheme_slug
     from nnprune.plan.studyconfig import main_label_noise
 
@@ -264,7 +270,7 @@ def test_smoke_tables_and_figures_exist(smoke_local):
     import matplotlib.image
     import numpy as np
 
-    from nnprune.analysis.report import criterion_color
+    from nnprune.analysis.style import criterion_color
     from nnprune.plan.names import CRITERION_SOURCES
 
     study = smoke_local[0] / "results" / "smoke"

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, require
-from nnprune.analysis.report import build_tables, summarise, write_table
 from nnprune.analysis.table_text import latex_escape, mean_sd, number
+from nnprune.analysis.tables import PAPER_COLUMNS, Table, build_tables, paper_rows, summarise, write_table
 
 DOCUMENT = "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n\\input{%s}\n\\end{document}\n"
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -77,8 +77,9 @@ def test_cells_escape_latex_and_print_missing_values_as_a_dash():
 
 def test_written_table_keeps_decimals_dashes_and_compiles(tmp_path, pdflatex):
     table = _summary()
-    write_table(tmp_path / "tables", "by_noise", table, ["criterion", "label_noise"], ["acc_base", "acc_finetuned"],
-                "Accuracy (%) of score_images & noise; mean ± std over seeds (docs/background.md §1).")
+    write_table(tmp_path / "tables", "by_noise", Table(
+        table, ["criterion", "label_noise"], ["acc_base", "acc_finetuned"],
+        "Accuracy (%) of score_images & noise; mean ± std over seeds (docs/background.md §1)."))
     md = (tmp_path / "tables" / "by_noise.md").read_text()
     rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): re.sub(r" +", " ", line)
             for line in md.splitlines()[4:]}
@@ -100,9 +101,8 @@ def test_paper_comparison_formats_like_the_other_tables(tmp_path):
              "seed": seed, "criterion": criterion, "score_images": 0, "pruning": "macs:0.3", "budget": "1e",
              "acc_base": 82.92, "acc_pruned": 40.0 + seed, "acc_pruned_bn": np.nan, "acc_finetuned": 80.0 + seed / 3,
              "macs_reduction": 30.04, "params_reduction": 25.0} for seed in range(2) for criterion in ("l1", "nuclear")]
-    name, (table, keys, metrics, caption) = "paper_comparison", build_tables(
-        pd.DataFrame(rows), pd.DataFrame(), "macs:0.3", 0)["paper_comparison"]
-    write_table(tmp_path, name, table, keys, metrics, caption)
+    name = "paper_comparison"
+    write_table(tmp_path, name, build_tables(pd.DataFrame(rows), pd.DataFrame(), "macs:0.3", 0)[name])
     md, csv, tex = ((tmp_path / f"{name}.{ext}").read_text() for ext in ("md", "csv", "tex"))
     assert "| nnprune, measured | resnet20 / fashion-mnist | l1 | 82.92 | 40.50 | 80.17 | 30.0 | 25.0 | 2 |" in (
         re.sub(r" +", " ", md))
@@ -115,6 +115,23 @@ def test_paper_comparison_formats_like_the_other_tables(tmp_path):
 
     listed = {line.split("|")[3].strip() for line in md.splitlines()[4:]}
     assert {c for c in listed if not c.endswith("(reported only)")} <= set(CRITERION_SOURCES)
+
+
+def test_paper_rows_are_package_data_that_name_their_source():
+    """data/paper_rows.csv (read through importlib.resources): every column of the comparison table
+    but n_seeds, and each row's paper and where docs/background.md quotes it; the paper's own rows
+    are its criterion's, at the figures the headline claim tests."""
+    from nnprune.plan.names import PAPER_CRITERION
+
+    rows = paper_rows()
+    assert len(rows) == 6 and all(set(PAPER_COLUMNS[:-1]) | {"paper", "quoted_in"} == set(row) for row in rows)
+    assert all(row["paper"] and row["quoted_in"].startswith("§") for row in rows)
+    assert all(row["acc_pruned"] is None and isinstance(row["acc_finetuned"], float) for row in rows)
+    yeom = [row for row in rows if row["paper"].startswith("Yeom2021")]
+    assert [(r["setting"], r["acc_base"], r["acc_finetuned"], r["macs_reduction"], r["params_reduction"])
+            for r in yeom] == [("ResNet-56 / CIFAR-10", 93.26, 94.13, 40.4, 45.9),
+                               ("ResNet-110 / CIFAR-10", 93.50, 94.61, 49.8, 52.9)]
+    assert {row["criterion"] for row in yeom} == {PAPER_CRITERION}
 
 
 @pytest.mark.integration

@@ -208,3 +208,33 @@ def test_without_nnprune_the_workflow_stops_in_one_line(tmp_path):
     assert lines == [f"nnprune is not installed for {python} (the Python that runs Snakemake): run "
                      f"`{python} -m pip install -e {REPO}`, or `make setup` in {REPO} and use its .venv/bin/snakemake"]
     assert [p for p in work.rglob("*") if ".snakemake" not in p.parts] == []
+
+
+def readme_wheel_block() -> str:
+    """The bash block of the README's "Install the package alone (a wheel)" section."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split(
+        "\n## Install the package alone (a wheel)\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return code
+
+
+def test_readme_wheel_install_runs_as_written(tmp_path):
+    """The README's block, run by bash in a copy of the checkout with a fresh venv's python first on
+    PATH (the tests' dependencies, pip among them, visible to it, and no index: pip installs the
+    wheel and nothing from the network)."""
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=_not_sources, symlinks=True)
+    venv = tmp_path / "venv"
+    _, site_packages = fresh_venv(venv)
+    show_dependencies(site_packages, tmp_path / "dependencies")      # pip and setuptools among them
+    # no build isolation either (pip's inverted variable): setuptools comes from the visible dependencies
+    env = shell_env(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1",
+                    TMPDIR=str(tmp_path))
+    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    shown = _run(["bash", "-e", "-c", readme_wheel_block()], cwd=source, env=env, timeout=600)
+    assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
+    assert "usage: nnprune" in shown.stdout
+    assert shown.stdout.rstrip().endswith("study.yaml is a valid config of study smoke")
+    installed = _run([str(venv / "bin" / "python"), "-c", "import nnprune; print(nnprune.__file__)"], cwd=tmp_path)
+    assert Path(installed.stdout.strip()).resolve().is_relative_to(venv.resolve()), installed.stdout
+    assert list((source / "dist").glob("nnprune-*.whl"))

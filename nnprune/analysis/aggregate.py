@@ -21,7 +21,8 @@ COLUMNS = ["dataset", "arch", "width", "train_size", "train_epochs", "label_nois
            "criterion", "score_images", "pruning", "budget", "macs_base", "macs_pruned", "params_base",
            "params_pruned", "acc_base", "acc_pruned", "acc_pruned_bn", "acc_finetuned", "macs_reduction",
            "params_reduction", "latency_base_ms", "latency_pruned_ms", "seconds_prune",
-           "seconds_finetune", "pruned_metrics"]
+           "seconds_finetune", "pruned_metrics", "kind"]
+PRUNED_KIND, SCRATCH_KIND = "pruned", "scratch"   # runs.csv's row kinds: a pruned run, a from-scratch control
 
 
 def finetune_budget(record: dict) -> str:
@@ -75,19 +76,58 @@ def run_row(pruned_metrics: Path, study_dir: Path | None = None) -> dict:
         "latency_pruned_ms": after.get("latency_ms", float("nan")),
         "seconds_prune": pruned["provenance"]["seconds"],
         "seconds_finetune": float("nan"),
-        "pruned_metrics": (Path(os.path.relpath(pruned_metrics, study_dir)).as_posix()
-                           if study_dir is not None else str(pruned_metrics)),
+        "pruned_metrics": _relative(pruned_metrics, study_dir),
+        "kind": PRUNED_KIND,
     }
+
+
+def _relative(path: Path, study_dir: Path | None) -> str:
+    return Path(os.path.relpath(path, study_dir)).as_posix() if study_dir is not None else str(path)
+
+
+def scratch_row(metrics: Path, study_dir: Path | None = None) -> dict:
+    """The row of a from-scratch control (`nnprune scratch`): the pruned run whose architecture it
+    trained (criterion, score_images, pruning; its metrics.json lies in that run's folder), its
+    epochs as the budget, its test accuracy as acc_finetuned, and kind "scratch"."""
+    record = read_json(metrics)
+    config, results = record["config"], record["results"]
+    data = config["data"]
+    return {
+        "dataset": data["dataset"], "arch": config["arch"], "width": config["build_args"]["width"],
+        "train_size": data["train_size"], "train_epochs": config["epochs"], "label_noise": data["label_noise"],
+        "noise_kind": data["noise_kind"], "seed": data["seed"], "criterion": config["criterion"],
+        "score_images": config["score_images"], "pruning": config["pruning"], "budget": f"{config['epochs']}e",
+        "macs_base": float("nan"), "macs_pruned": results["macs"], "params_base": float("nan"),
+        "params_pruned": results["params"], "acc_base": float("nan"), "acc_pruned": float("nan"),
+        "acc_pruned_bn": float("nan"), "acc_finetuned": results["acc_test"], "macs_reduction": float("nan"),
+        "params_reduction": float("nan"), "latency_base_ms": float("nan"), "latency_pruned_ms": float("nan"),
+        "seconds_prune": float("nan"), "seconds_finetune": record["provenance"]["seconds"],
+        "pruned_metrics": _relative(metrics, study_dir), "kind": SCRATCH_KIND,
+    }
+
+
+def split_kinds(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pruned runs, from-scratch controls) of a runs.csv; one written before the `kind` column
+    holds pruned runs only."""
+    if "kind" not in runs:
+        return runs, runs.iloc[0:0]
+    scratch = runs.kind == SCRATCH_KIND
+    return runs[~scratch].reset_index(drop=True), runs[scratch].reset_index(drop=True)
 
 
 RUN_KEYS = ["dataset", "arch", "width", "train_size", "pruning", "criterion", "score_images", "label_noise",
             "noise_kind", "seed"]
 
 
-def collect_runs(paths: list[Path], study_dir: Path | None = None, budgets: list[str] = ()) -> pd.DataFrame:
-    frame = pd.DataFrame([row for p in paths for row in run_rows(p, study_dir, budgets)], columns=COLUMNS)
+def collect_runs(paths: list[Path], study_dir: Path | None = None, budgets: list[str] = (),
+                 scratch: list[Path] = ()) -> pd.DataFrame:
+    """runs.csv: every pruned run's rows (`run_rows`), then the from-scratch controls' (`scratch_row`)."""
+    rows = [row for p in paths for row in run_rows(p, study_dir, budgets)]
+    rows += [scratch_row(p, study_dir) for p in scratch]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.assign(_budget=frame.budget.map(budget_order))
-    keys = ["dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "noise_kind", "seed", "_budget"]
+    keys = ["kind", "dataset", "arch", "pruning", "criterion", "score_images", "label_noise", "noise_kind", "seed",
+            "_budget"]
     return frame.sort_values(keys, kind="stable").drop(columns="_budget").reset_index(drop=True)
 
 
@@ -128,11 +168,11 @@ def score_stability(score_paths: list[Path], keep_fraction: float = 0.5) -> pd.D
     import torch
     from scipy.stats import spearmanr
 
-    from nnprune.files import load_torch
+    from nnprune.pruning.score_file import read_scores
 
     entries, baselines = [], {}
     for path in score_paths:
-        record = load_torch(path, "scores file")
+        record = read_scores(path)
         if record["score_images"] == 0:
             continue
         # Which baseline: from the metrics.json `score` wrote beside the scores, not from the path.

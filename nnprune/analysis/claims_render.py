@@ -1,12 +1,17 @@
-"""claims.md and the forest plots (claims_forest_{claim}.png/.pdf), from the Claim records of
-nnprune/analysis/verdicts.py. Nothing here computes a statistic."""
+"""claims.md and the forest plots (claims_forest_{claim}.png/.pdf), from the Claim records
+(nnprune/analysis/claim_records.py) that nnprune/analysis/verdicts.py fills. Nothing here computes a
+statistic."""
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
+from nnprune.analysis.claim_records import Claim, ClaimSettings
+from nnprune.analysis.figures import save_figure  # also sets matplotlib's backend
 from nnprune.analysis.table_text import number
-from nnprune.analysis.verdicts import FLOOR, INSIDE, OUTSIDE, Claim, ClaimSettings, not_rivals
+from nnprune.analysis.verdicts import FLOOR, INSIDE, OUTSIDE, not_rivals, point_label
 from nnprune.plan.names import DEFAULT_FOCUS
 
 RULE = (
@@ -54,18 +59,22 @@ def _p(value) -> str:
 
 
 def _point_name(point: dict) -> str:
-    name = f"{point['stratum']}, {point['label']}" if point.get("stratum") else point["label"]
+    name = point_label(point.get("stratum"), point["label"])
     return f"**{name}** (primary)" if point.get("primary") else name
 
 
+def regime_words(values: dict, inside: bool, gap: str) -> str:
+    """A point's regime check (`verdicts.regime_table` values) in words: inside or **outside**, the
+    best criterion's mean, `gap` (its distance from the baselines) and the baselines' mean."""
+    return (f"{'inside' if inside else '**outside**'} (best {values['best_criterion']} {values['best_mean']:.2f}%, "
+            f"{gap} {values['baseline_mean']:.2f}%)")
+
+
 def regime_cell(point: dict) -> str:
-    """A point's regime check in words: the best criterion's gap below the baselines."""
+    """A point's regime check in a points table; "–" for a point without one."""
     if "regime" not in point:
         return "–"
-    word = "inside" if point["regime"] == INSIDE else "**outside**"
-    gap = point["gap_pp"]
-    return (f"{word} (best {point['best_criterion']} {point['best_mean']:.2f}%, {abs(gap):.2f} pp "
-            f"{'below' if gap >= 0 else 'above'} baselines {point['baseline_mean']:.2f}%)")
+    return regime_words(point, point["regime"] == INSIDE, f"{_above_below(point['gap_pp'])} baselines")
 
 
 def points_table(points: list[dict]) -> list[str]:
@@ -124,6 +133,8 @@ def render_claim(claim: Claim) -> list[str]:
                   f"Outside: {', '.join(regime['outside']) or 'none'}.", ""]
     if claim.across_strata:
         lines += [across_strata_line(claim.across_strata), ""]
+    if claim.along_cuts:
+        lines += along_cuts_lines(claim.along_cuts, claim.focus)
     for comparison, title in (("best other", f"{claim.focus} against the best other criterion at each point"),
                               ("random", f"{claim.focus} against `{FLOOR}`")):
         mine = [p for p in claim.points if p["comparison"] == comparison]
@@ -140,24 +151,47 @@ def render_claim(claim: Claim) -> list[str]:
                   "each criterion's points; ordered by the primary point):", "", *_grid(rows, columns, "criterion"), ""]
     rows: dict[str, dict[str, str]] = {}
     for entry in claim.per_criterion:
-        name = f"{entry['stratum']}, {entry['label']}" if entry.get("stratum") else entry["label"]
+        name = point_label(entry.get("stratum"), entry["label"])
         rows.setdefault(entry["criterion"], {})[name] = f"{entry['mean']:.3f} (n={entry['replicates']})"
     lines += ["*Per criterion* (the metric, mean over seeds of each seed's mean; n = seeds):", "",
               *_grid(rows, columns, "criterion"), ""]
     for extra in claim.secondary:
         lines += [f"### {claim.name}, secondary: {extra['name']}", "",
                   f"*Metric.* {extra['metric']}. *Holds where:* {extra['holds_where']}.", ""]
+        if extra.get("in_words"):
+            lines += [f"*In plain words.* {extra['in_words']}"
+                      + (f" {extra['baselines_words']}" if extra.get("baselines_words") else ""), "",
+                      *scratch_means_table(extra["points"], claim.focus), ""]
         if extra["points"]:
             lines += [*points_table(extra["points"]), ""]
         if extra.get("regime", {}).get("per_point"):
+            threshold = extra["regime"]["threshold_pp"]
             lines += ["*Regime check:* " + "; ".join(
-                f"{entry['label']}: {'inside' if entry['gap_pp'] <= extra['regime']['threshold_pp'] else '**outside**'}"
-                f" (best {entry['best_criterion']} {entry['best_mean']:.2f}%, {gap_words(entry['gap_pp'])} "
-                f"{entry['baseline_mean']:.2f}%)" for entry in extra["regime"]["per_point"]) + ".", ""]
+                f"{entry['label']}: " + regime_words(entry, entry["gap_pp"] <= threshold, gap_words(entry["gap_pp"]))
+                for entry in extra["regime"]["per_point"]) + ".", ""]
         if extra.get("consistency"):
             lines += consistency_table(extra["consistency"], _digits(extra["margin"]))
         lines += [f"- {note}" for note in extra.get("notes", [])] + ([""] if extra.get("notes") else [])
     return lines + [f"- {note}" for note in claim.notes] + [""]
+
+
+def along_cuts_lines(cuts: dict, focus: str) -> list[str]:
+    """The CNN claim along the cut axis: its "holds where" over cuts, the regime of each, and the
+    points (one per cut at the largest budget)."""
+    return [f"*Along the cut axis* ({focus} vs the best other criterion after {cuts['budget_label']}, one point per "
+            f"cut; the claim's own points, Holm over all of them): {cuts['holds_where']}. Inside the paper's regime: "
+            f"{', '.join(cuts['inside']) or 'none'}. Outside it, still judged: {', '.join(cuts['outside']) or 'none'}.",
+            "", *points_table(cuts["points"]), ""]
+
+
+def scratch_means_table(points: list[dict], focus: str) -> list[str]:
+    """Per cut, the means over the paired seeds: the focus pruned and fine-tuned, its architecture
+    from scratch, and their baselines."""
+    lines = [f"| cut | {focus}, pruned and fine-tuned (%) | its architecture from scratch (%) | baselines (%) | "
+             "scratch − baselines (pp) | seeds |", "|---|---|---|---|---|---|"]
+    lines += [f"| {p['label']} | {p['pruned_mean']:.2f} | {p['scratch_mean']:.2f} | {p['baseline_mean']:.2f} | "
+              f"{_number(p['scratch_minus_baselines'], 2)} | {p['pairs']} |" for p in points]
+    return lines
 
 
 def seed_check_lines(check: dict, digits: int) -> list[str]:
@@ -210,8 +244,13 @@ def regime_summary(claim: Claim) -> str:
     return f"{word} ({gap_words(regime['primary_gap_pp'])})"
 
 
+def _above_below(gap: float) -> str:
+    return f"{abs(gap):.2f} pp {'below' if gap >= 0 else 'above'}"
+
+
 def gap_words(gap: float) -> str:
-    return f"best criterion {abs(gap):.2f} pp {'below' if gap >= 0 else 'above'} the baselines"
+    """The best criterion's gap (pp) from the baselines, in words."""
+    return f"best criterion {_above_below(gap)} the baselines"
 
 
 def render_markdown(claims: list[Claim], study: str, settings: ClaimSettings, limits: list[str]) -> str:
@@ -237,10 +276,6 @@ def forest(claim: Claim | None, name: str):
     primary point marked (a star, bold label). When the differences span far more than the margin,
     a second panel repeats them zoomed to +-5 margins. A claim the study did not test gets a
     figure that says so."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     points = [p for p in claim.points if p["comparison"] in ("best other", "random")] if claim else []
     if not points:
         fig, ax = plt.subplots(figsize=(7, 1.6))
@@ -279,7 +314,7 @@ def forest(claim: Claim | None, name: str):
         color = "C0" if point["comparison"] == "best other" else "0.45"
         last.annotate(f"{point['verdict']} (n={point['pairs']})", xy=(1.02, -index),
                       xycoords=("axes fraction", "data"), va="center", fontsize=8, color=color)
-        where = f"{point['stratum']}, {point['label']}" if point.get("stratum") else point["label"]
+        where = point_label(point.get("stratum"), point["label"])
         outside = "  (outside the paper's regime)" if point.get("regime") == OUTSIDE else ""
         labels.append(f"{where} vs {point['comparator']}" + (f"  [{primary}]" if point["primary"] else "") + outside)
     first = axes[0][0]
@@ -304,8 +339,7 @@ def forest(claim: Claim | None, name: str):
 
 
 def write_forests(claims: list[Claim], folder: Path, names: tuple[str, ...]) -> list[Path]:
-    from nnprune.analysis.report import save_figure
-
+    """claims_forest_{name}.png/.pdf in `folder` for each of `names`; returns the files written."""
     by_name = {claim.name: claim for claim in claims}
     written = []
     for name in names:

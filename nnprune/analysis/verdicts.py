@@ -1,9 +1,9 @@
 """A claim assessed at every operating point by the rule of nnprune/analysis/stats.py: which comparisons,
-which comparator, which primary point. nnprune/analysis/claims.py says which rows each claim reads.
+which comparator, which primary point. nnprune/analysis/claims_inputs.py says which rows each claim reads.
 
-A claim arrives as a `ClaimInput`: one metric oriented so that higher is better, in a frame
-with the columns criterion, stratum ("" or e.g. the noise kind), axis (the swept value), order
-(its position on the axis), replicate (the seed), unit (what is matched inside a seed: dataset,
+A claim arrives as a `ClaimInput` (nnprune/analysis/claim_records.py): one metric oriented so that higher
+is better, in a frame with the columns criterion, stratum ("" or e.g. the noise kind), axis (the swept
+value), order (its position on the axis), replicate (the seed), unit (what is matched inside a seed: dataset,
 layer, ...) and value. At every (stratum, axis) point, without pooling points:
   - the focus criterion (`ClaimSettings.focus`, config `claims.focus`, default the paper's) against
     the best other criterion there: the one with the best mean, chosen from the data, which
@@ -20,138 +20,28 @@ seed out, and the halves compared by their effect) finds that the seeds disagree
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nnprune.analysis import stats
-from nnprune.errors import UserError
+from nnprune.analysis.claim_records import (
+    Claim,
+    ClaimInput,
+    ClaimSettings,
+    Family,
+    plain,
+    plain_tree,
+    same_value,
+)
 from nnprune.plan.names import DEFAULT_FOCUS, PAPER_CRITERION
 
 # the other form of the paper's energy (docs/background.md §2): no rival of the paper's criterion
 SAME_ENERGY = {PAPER_CRITERION: {"nuclear-stacked"}}
 FLOOR = "random"
-DEFAULT_MARGINS = {"accuracy_pp": 1.0, "spearman": 0.02, "boundary_pp": 2.0}
-DEFAULT_PRIMARY = {"toy_fraction": 0.333, "score_images": None, "label_noise": None,
-                   "noise_kind": None, "pruning": None, "budget": None}
-DEFAULT_REGIME_GAP_PP = 1.0
-SETTING_KEYS = ("focus", "alpha", "power", "margins", "primary", "regime_gap_pp")
 INSIDE, OUTSIDE = "inside the paper's regime", "outside the paper's regime"
 POINT = ["stratum", "axis"]
-
-
-@dataclass(frozen=True)
-class ClaimSettings:
-    """The config's `claims:` section: test level, power of the minimum detectable difference,
-    equivalence margins per metric, each claim's primary point (None = the claim's stated rule).
-    The schema (nnprune/plan/schemas/config.schema.yaml) repeats these defaults; a test holds them equal."""
-    alpha: float = 0.05
-    power: float = 0.8
-    margins: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MARGINS))
-    primary: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PRIMARY))
-    regime_gap_pp: float = DEFAULT_REGIME_GAP_PP   # a point whose best criterion lies further below
-    #                                                its baselines is outside the paper's regime
-    focus: str = DEFAULT_FOCUS                     # the criterion every claim tests
-
-    @property
-    def paper_focus(self) -> bool:
-        """Whether the claims are asked of the paper's own criterion (the paper's texts apply)."""
-        return self.focus == PAPER_CRITERION
-
-    @classmethod
-    def from_mapping(cls, mapping: dict | None) -> ClaimSettings:
-        mapping = dict(mapping or {})
-        unknown = set(mapping) - set(SETTING_KEYS)
-        for key, allowed in (("margins", DEFAULT_MARGINS), ("primary", DEFAULT_PRIMARY)):
-            unknown |= {f"{key}.{name}" for name in set(mapping.get(key) or {}) - set(allowed)}
-        if unknown:
-            raise UserError(f"claims settings: unknown keys {sorted(unknown)}",
-                            f"use focus, alpha, power, regime_gap_pp, margins.{{{','.join(DEFAULT_MARGINS)}}} and "
-                            f"primary.{{{','.join(DEFAULT_PRIMARY)}}}")
-        return cls(alpha=float(mapping.get("alpha", 0.05)), power=float(mapping.get("power", 0.8)),
-                   margins={**DEFAULT_MARGINS, **(mapping.get("margins") or {})},
-                   primary={**DEFAULT_PRIMARY, **(mapping.get("primary") or {})},
-                   regime_gap_pp=float(mapping.get("regime_gap_pp", DEFAULT_REGIME_GAP_PP)),
-                   focus=str(mapping.get("focus", DEFAULT_FOCUS)))
-
-
-@dataclass
-class Family:
-    """A secondary comparison of a claim (the focus against the best other criterion only).
-    With `baselines` each point gets a regime check (on `regime_frame`, the absolute metric, when
-    `frame` holds differences); with `consistency` (rows criterion, axis, replicate, unit, a, b)
-    each criterion's own a - b is tested against 0 by the same rule ("consistent" = equivalent)."""
-    name: str
-    metric: str
-    axis: str
-    margin_key: str
-    frame: pd.DataFrame
-    label: Callable[[Any], str] = str
-    baselines: dict | None = None
-    regime_frame: pd.DataFrame | None = None
-    consistency: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ClaimInput:
-    name: str
-    claim: str
-    metric: str
-    axis: str
-    replicate: str
-    margin_key: str
-    frame: pd.DataFrame
-    label: Callable[[Any], str] = str
-    primary_key: str = ""               # key of ClaimSettings.primary naming the axis value
-    stratum_key: str | None = None      # key naming the stratum, where there are several
-    default_axis: Any = None            # the primary axis value when none is configured
-    default_rule: str = ""              # ... said in words
-    distance: Callable[[Any, Any], float] | None = None   # configured vs tested, for the fallback
-    secondary: list[Family] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    primary_values: dict = field(default_factory=dict)   # overrides of ClaimSettings.primary (parsed)
-    strata_name: str = ""               # what the strata are, in words ("allocation", "noise kind")
-    baselines: dict | None = None       # replicate (or (stratum, replicate)) -> its unpruned baseline's
-    #                                     value: each point gets a regime check (the best criterion's gap)
-    regime_frame: pd.DataFrame | None = None   # the absolute metric of the regime check, when `frame`
-    #                                            holds differences (e.g. accuracy drops)
-    point_fields: Callable[[Any], dict] | None = None   # axis value -> extra fields of its point records
-
-
-@dataclass
-class Claim:
-    name: str
-    claim: str
-    metric: str
-    axis: str
-    replicate: str
-    verdict: str
-    primary: dict = field(default_factory=dict)
-    holds_where: str = ""
-    seed_check: dict = field(default_factory=dict)
-    points: list[dict] = field(default_factory=list)
-    ranking: list[dict] = field(default_factory=list)
-    per_criterion: list[dict] = field(default_factory=list)
-    secondary: list[dict] = field(default_factory=list)
-    across_strata: dict = field(default_factory=dict)
-    regime: dict = field(default_factory=dict)
-    across_allocations: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    focus: str = DEFAULT_FOCUS          # the criterion the claim was asked of
-
-
-def standard_frame(frame: pd.DataFrame, value: pd.Series, axis: str, units: list[str],
-                   stratum: str | None = None, replicate: str = "seed", order: pd.Series | None = None) -> pd.DataFrame:
-    """The columns every claim is assessed on, from a results frame and its oriented metric."""
-    # map(str), not astype(str): a missing value (train_size of "all images") becomes "nan", not NaN
-    unit = frame[units].map(str).agg("/".join, axis=1) if units else pd.Series("", index=frame.index)
-    return pd.DataFrame({
-        "criterion": frame.criterion, "stratum": frame[stratum].astype(str) if stratum else "",
-        "axis": frame[axis], "order": frame[axis] if order is None else order,
-        "replicate": frame[replicate], "unit": unit, "value": value.astype(float)})
 
 
 def not_rivals(focus: str) -> set[str]:
@@ -278,23 +168,29 @@ def assess(spec: ClaimInput, settings: ClaimSettings) -> Claim:
     if spec.baselines is not None:
         claim.regime = regime_check(claim.points, regime_table(
             spec.frame if spec.regime_frame is None else spec.regime_frame, spec.baselines), settings.regime_gap_pp)
-    for extra in spec.secondary:
-        margin_here = settings.margins[extra.margin_key]
-        found = compare(extra.frame, focus, rivals(extra.frame, focus), margin_here,
-                        settings, "best other", None, extra.label)[0]
-        record = {"name": extra.name, "metric": extra.metric, "axis": extra.axis,
-                  "margin": margin_here, "points": found, "holds_where": holds_where(found, extra.label)}
-        if extra.baselines is not None:
-            table = regime_table(extra.frame if extra.regime_frame is None else extra.regime_frame, extra.baselines)
-            record["regime"] = regime_check(found, table, settings.regime_gap_pp)
-            record["regime"]["per_point"] = [{"label": label, **values} for (_, _, label), values in
-                                             _labelled(table, extra.label).items()]
-        if extra.consistency is not None:
-            record["consistency"] = consistency(extra.consistency, margin_here, settings, extra.label)
-        if extra.notes:
-            record["notes"] = list(extra.notes)
-        claim.secondary.append(record)
+    claim.secondary = [assess_family(family, settings) for family in spec.secondary]
     return claim
+
+
+def assess_family(family: Family, settings: ClaimSettings) -> dict:
+    """A secondary comparison of a claim: the focus against the best other criterion at each of
+    its points (one Holm family), with the regime check and each criterion's consistency where
+    `family` has baselines and consistency rows."""
+    margin = settings.margins[family.margin_key]
+    found = compare(family.frame, settings.focus, rivals(family.frame, settings.focus), margin,
+                    settings, "best other", None, family.label)[0]
+    record = {"name": family.name, "metric": family.metric, "axis": family.axis,
+              "margin": margin, "points": found, "holds_where": holds_where(found, family.label)}
+    if family.baselines is not None:
+        table = regime_table(family.frame if family.regime_frame is None else family.regime_frame, family.baselines)
+        record["regime"] = regime_check(found, table, settings.regime_gap_pp)
+        record["regime"]["per_point"] = [{"label": point_label(stratum, family.label(axis)), **values}
+                                         for (stratum, axis), values in table.items()]
+    if family.consistency is not None:
+        record["consistency"] = consistency(family.consistency, margin, settings, family.label)
+    if family.notes:
+        record["notes"] = list(family.notes)
+    return record
 
 
 CONSISTENT = {"equivalent": "consistent", "supported": "higher from fewer images",
@@ -331,9 +227,9 @@ def regime_table(frame: pd.DataFrame, baselines: dict) -> dict:
     return table
 
 
-def _labelled(table: dict, label: Callable[[Any], str]) -> dict:
-    return {(stratum, axis, f"{stratum}, {label(axis)}" if stratum else label(axis)): values
-            for (stratum, axis), values in table.items()}
+def point_label(stratum: str | None, label: str) -> str:
+    """A point in words: "symmetric, noise 0.3" in a stratum, else the axis label alone."""
+    return f"{stratum}, {label}" if stratum else label
 
 
 def regime_check(points: list[dict], table: dict, threshold: float) -> dict:
@@ -353,10 +249,8 @@ def regime_check(points: list[dict], table: dict, threshold: float) -> dict:
                     "mean of its baselines; the paper compares networks that lose almost nothing",
             "primary": primary.get("regime") if primary else None,
             "primary_gap_pp": primary.get("gap_pp") if primary else None,
-            "inside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
-                       for p in main if p.get("regime") == INSIDE],
-            "outside": [p["label"] if not p["stratum"] else f"{p['stratum']}, {p['label']}"
-                        for p in main if p.get("regime") == OUTSIDE]}
+            "inside": [point_label(p["stratum"], p["label"]) for p in main if p.get("regime") == INSIDE],
+            "outside": [point_label(p["stratum"], p["label"]) for p in main if p.get("regime") == OUTSIDE]}
 
 
 def across_strata(points: list[dict], name: str) -> dict:
@@ -409,32 +303,3 @@ def _at_primary(points: list[dict], name: str, default):
             return default if point[name] is None else point[name]
     return default
 
-
-def same_value(a, b) -> bool:
-    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-        return (isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) and len(a) == len(b)
-                and all(same_value(x, y) for x, y in zip(a, b)))
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, str) or isinstance(b, str):
-        return str(a) == str(b)
-    return bool(np.isclose(float(a), float(b), rtol=0, atol=1e-9))
-
-
-def plain_tree(value):
-    """`plain` applied through dicts and lists (JSON-ready nested records)."""
-    if isinstance(value, dict):
-        return {key: plain_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain_tree(item) for item in value]
-    return plain(value)
-
-
-def plain(value):
-    """JSON-ready: numpy scalars to Python ones, nan and inf to None."""
-    value = value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, (tuple, list)):     # a composite axis value (level, budget); hashable
-        return tuple(plain(item) for item in value)
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -1,5 +1,5 @@
-"""`nnprune` command line: fetch-data | check-config | train | score | prune | finetune | evaluate |
-aggregate | report | claims | toy | toy-report | compare.
+"""`nnprune` command line: fetch-data | check-config | train | score | prune | finetune | scratch |
+evaluate | aggregate | report | claims | toy | toy-report | compare.
 
 `compare A B` reads the claims.json of two study folders (say, a committed study and its regeneration
 on another machine) and shows which verdicts replicate, point by point.
@@ -11,12 +11,18 @@ settings as one JSON object, inline or in a file (the workflow passes one per jo
 beside it override it. Every step writes its outputs atomically into `--out`, always including a
 `metrics.json` with the resolved configuration and provenance. Bad input ends with one line
 naming the problem and the fix (exit code 2), never with a bare traceback.
+
+`main(argv)` runs a command in the calling process; the `nnprune` console script (`entry.main`)
+decides whether that process is its own or a child of the warm server. Torch-free to import, and
+each command imports only what it needs: `nnprune report --help` and `nnprune claims` never load
+torch (tests/test_cli_torch_free.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, Field, fields
 
 from nnprune.errors import UserError
@@ -37,6 +43,7 @@ SUMMARIES = {
     "score": "score every prunable channel of a model",
     "prune": "physically remove channels by scores and a scheme",
     "finetune": "fine-tune a pruned model",
+    "scratch": "train a pruned model's architecture from scratch (the from-scratch control)",
     "evaluate": "clean-test accuracy, MACs and params of a model",
     "aggregate": "gather run metrics into runs.csv and stability.csv",
     "report": "tables and figures from runs.csv and stability.csv",
@@ -92,12 +99,36 @@ def add_spec_options(parser: argparse.ArgumentParser, cls: type) -> None:
         groups[titles[spec_field.name]].add_argument(*(flags[:-1] if kind is bool else flags), **options)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser. `more_help`, when given, is called only when the help is shown, and its
+    text ends the description: the score command lists the criteria, which imports torch."""
+
+    def __init__(self, *args, more_help: Callable[[], str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.more_help = more_help
+
+    def format_help(self) -> str:
+        if self.more_help is None:
+            return super().format_help()
+        description = self.description
+        self.description = f"{description}\n\n{self.more_help()}"
+        try:
+            return super().format_help()
+        finally:
+            self.description = description
+
+
+def criteria_help() -> str:
+    """The `criteria:` section of `nnprune score --help`: each criterion's name and summary."""
     from nnprune.pruning.criteria import CRITERIA
 
+    return "criteria:\n" + "\n".join(f"  {name:16s}{c.summary}" for name, c in CRITERIA.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnprune", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
 
     fetch = sub.add_parser("fetch-data", help="put a dataset under --root (offline first)")
     fetch.add_argument("--dataset", default="fashion-mnist")
@@ -120,13 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", metavar="DIR", default=None,
                          help="also write compare.csv and compare.md into DIR")
 
-    criteria_help = "\n".join(f"  {name:16s}{c.summary}" for name, c in CRITERIA.items())
     for command, cls in STEP_SPECS.items():
         description = SUMMARIES[command][0].upper() + SUMMARIES[command][1:] + "."
-        if command == "score":
-            description += "\n\ncriteria:\n" + criteria_help
         step = sub.add_parser(command, help=SUMMARIES[command], description=description, allow_abbrev=False,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              more_help=criteria_help if command == "score" else None)
         step.add_argument("--spec", metavar="JSON",
                           help="settings as a JSON object, inline or in a file; flags given beside it "
                                "override it")
@@ -196,14 +225,30 @@ def _compare(study_a: str, study_b: str, out: str | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None:                # the `nnprune` command: a warm server runs it when there is one
-        from nnprune.pipeline.launch import run_warm, tune_allocator
-        code = run_warm(sys.argv[1:])
-        if code is not None:
-            return code
-        tune_allocator()
-    argv = sys.argv[1:] if argv is None else list(argv)
+def _check_config(path: str, with_data: bool) -> str:
+    """`nnprune check-config`: what the workflow checks before any job, each once. The config (its
+    form, its meaning, then its plan: a reused study's recipe, the scratch controls), and with
+    `with_data` what the workflow checks when execution starts: the dataset, outside code, a reused
+    study's model files and the cuts (`pipeline.before_jobs`). Returns the study's name."""
+    from nnprune.plan.config_file import read_config_file
+    from nnprune.plan.defaults import with_defaults
+    from nnprune.plan.grid import plan
+    from nnprune.plan.studyconfig import check_config_file
+
+    study = check_config_file(path, require_data=False)
+    config = with_defaults(read_config_file(path))
+    planned = plan(config)
+    if with_data:
+        from nnprune.pipeline.before_jobs import check_before_jobs
+
+        check_before_jobs(config, planned)
+    return study
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the command `argv` (without the program name) in this process; the exit status: 0, 2
+    for bad input (one line naming the problem and the fix on stderr), 130 when interrupted."""
+    argv = list(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fetch-data":
@@ -212,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nnprune: {args.dataset} ready under {args.root} ({how})")
             return 0
         if args.command == "check-config":
-            from nnprune.plan.studyconfig import check_config_file
-            study = check_config_file(args.configfile, require_data=not args.no_data)
+            study = _check_config(args.configfile, with_data=not args.no_data)
             print(f"nnprune: {args.configfile} is a valid config of study {study}")
             return 0
         if args.command == "compare":
@@ -230,5 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":     # `python -m nnprune.pipeline.cli ARGS`: always in this process
+    from nnprune.pipeline.process import tune_allocator
+
+    tune_allocator()
+    sys.exit(main(sys.argv[1:]))

@@ -51,7 +51,7 @@ def provenance(device: torch.device, started: dt.datetime, seconds: float) -> di
 
 def process_cpu_seconds() -> float:
     """User + system CPU of this process so far, imports included. A child forked by the warm
-    server (nnprune.pipeline.launch) starts at 0, so both ways of starting count the step's own CPU; the
+    server (nnprune.pipeline.warm_server) starts at 0, so both ways of starting count the step's own CPU; the
     cold way also counts its imports (about 2.2 s)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

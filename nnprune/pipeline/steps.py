@@ -1,7 +1,10 @@
 """The steps that run a network: train, score, prune, finetune, evaluate (the study-wide ones are
 in `study_steps`). Each is a function of its typed spec (`nnprune.plan.specs`) that writes its outputs
 atomically under `spec.out` and returns a `StepResult`; `nnprune.api` exposes them and the CLI
-only maps flags onto their specs."""
+only maps flags onto their specs.
+
+A step sets no process-wide state: torch's thread count and the seeds are set by the caller that
+owns the process (`nnprune.api`, through `pipeline.process.set_up_run`), before the step starts."""
 from __future__ import annotations
 
 import copy
@@ -13,7 +16,7 @@ from pathlib import Path
 import torch
 
 from nnprune import data as data_module
-from nnprune.engine.device import resolve_device, seed_everything
+from nnprune.engine.device import resolve_device
 from nnprune.engine.metrics import (
     accuracy,
     count_macs,
@@ -26,7 +29,7 @@ from nnprune.engine.metrics import (
 from nnprune.engine.progress import progress_callback
 from nnprune.engine.training import fit
 from nnprune.errors import UserError
-from nnprune.files import load_torch, save_torch, write_json
+from nnprune.files import write_json
 from nnprune.pipeline.provenance import provenance
 from nnprune.plan import paths
 from nnprune.plan.specs import (
@@ -41,24 +44,21 @@ from nnprune.plan.specs import (
     pick,
 )
 from nnprune.pruning.model_file import load_model, save_model
+from nnprune.pruning.score_file import load_scores, save_scores
 
-SCORES_FORMAT = "nnprune-scores-v1"
 # `--latency`: a run's latency figure (benchmarks/bench_latency.py times more carefully)
 RUN_LATENCY = {"batch_size": 64, "repeats": 10, "warmup": 2}
 
 
 class Step:
-    """Shared bookkeeping: threads, device, seed, start time, and the metrics.json writer."""
+    """Shared bookkeeping: device, start time, and the metrics.json writer."""
 
     def __init__(self, name: str, spec):
         self.name, self.spec = name, spec
         self.out = Path(spec.out) if getattr(spec, "out", None) else None
         self.started = dt.datetime.now(dt.timezone.utc)
         self.clock = time.perf_counter()
-        if spec.threads:
-            torch.set_num_threads(spec.threads)
         self.device = resolve_device(spec.device)
-        seed_everything(spec.seed, spec.deterministic)
         self.sources: dict[str, dict] = {}    # outside code the step ran: name -> target, file, sha256
 
     def log(self, message: str) -> None:
@@ -258,11 +258,7 @@ def score(spec: ScoreSpec) -> StepResult:
     baseline = {"arch": meta["arch"], "build_args": meta["build_args"], "data": meta["data"]}
     for (name, used), scores in results.items():
         folder = step.out / paths.score_name(name, used)
-        save_torch(folder / "scores.pt", {
-            "format": SCORES_FORMAT, "arch": meta["arch"], "criterion": name,
-            "layers": layout.layers, "scores": scores, "score_images": used,
-            "feature_point": points[name],
-            "channels": {layer: int(s.numel()) for layer, s in scores.items()}})
+        save_scores(folder / "scores.pt", meta["arch"], name, layout.layers, scores, used, points[name])
         record = step.record({"criterion": name, "score_images_used": used,
                               "layers": len(layout.layers), "seconds_all_criteria": seconds},
                              {"criterion": name, "score_images": used, **baseline})
@@ -271,17 +267,6 @@ def score(spec: ScoreSpec) -> StepResult:
     files = {key: step.out / paths.score_name(*key) / "scores.pt" for key in results}
     summary = step.record({"files": [str(path) for path in files.values()], "seconds": seconds}, baseline)
     return StepResult(summary, outputs={"scores": results, "files": files})
-
-
-def load_scores(path: str, arch: str, layers: list[str], channels: dict[str, int]) -> dict:
-    record = load_torch(path, "scores file")
-    if not isinstance(record, dict) or record.get("format") != SCORES_FORMAT:
-        raise UserError(f"{path} is not an nnprune scores file", "pass scores.pt from `nnprune score`")
-    if record["arch"] != arch or record["layers"] != layers or record["channels"] != channels:
-        raise UserError(f"scores file {path} was computed for architecture {record['arch']} with "
-                        f"{len(record['layers'])} prunable layers, but the model is {arch} with "
-                        f"{len(layers)}", "score this model with `nnprune score` and pass that file")
-    return record
 
 
 def _base_latency(meta: dict, model: torch.nn.Module, input_shape: tuple[int, ...],

@@ -1,11 +1,13 @@
 """The study-wide steps: aggregate, report, claims, and the toy study (toy, toy-report). Each is a
-function of its typed spec (`nnprune.plan.specs`) returning a `StepResult`, as in `steps`."""
+function of its typed spec (`nnprune.plan.specs`) returning a `StepResult`, as in `steps`.
+
+Torch-free to import; report and claims also run without torch (aggregate reads score files,
+and the toy steps train and read tensors: they load it)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from nnprune.files import load_torch, save_torch
-from nnprune.pipeline.steps import Step
 from nnprune.plan.specs import AggregateSpec, ClaimsSpec, ReportSpec, StepResult, ToyReportSpec, ToySpec
 
 
@@ -16,7 +18,8 @@ def aggregate(spec: AggregateSpec) -> StepResult:
     from nnprune.files import write_text
 
     out = Path(spec.out)
-    frame = collect_runs([Path(p) for p in spec.runs], study_dir=out, budgets=spec.budgets)
+    frame = collect_runs([Path(p) for p in spec.runs], study_dir=out, budgets=spec.budgets,
+                         scratch=[Path(p) for p in spec.scratch])
     write_text(out / "runs.csv", frame.to_csv(index=False))
     stability = score_stability([Path(p) for p in spec.scores])
     write_text(out / "stability.csv", stability.to_csv(index=False))
@@ -25,11 +28,15 @@ def aggregate(spec: AggregateSpec) -> StepResult:
 
 
 def report(spec: ReportSpec) -> StepResult:
-    """Tables and figures of a study from its runs.csv and stability.csv; output "files"."""
+    """Tables and figures of a study from its runs.csv and stability.csv (exactly `spec.tables` and
+    `spec.figures` where given), the leaderboard ranked by the claims' `spec.settings`; output "files"."""
+    from nnprune.analysis.claim_records import ClaimSettings
     from nnprune.analysis.report import write_report
 
     written = write_report(Path(spec.study_dir), main_pruning=spec.main_pruning,
-                           main_score_images=spec.main_score_images, criteria=spec.criteria, focus=spec.focus)
+                           main_score_images=spec.main_score_images, criteria=spec.criteria, focus=spec.focus,
+                           settings=ClaimSettings.from_mapping(spec.settings), tables=spec.tables,
+                           figures=spec.figures)
     print(f"[report] {len(written)} files under {spec.study_dir}")
     return StepResult(outputs={"files": written})
 
@@ -38,6 +45,7 @@ def toy(spec: ToySpec) -> StepResult:
     """One toy dataset, every seed: writes OUT/toy.csv, OUT/boundaries.pt, OUT/metrics.json;
     outputs "frame" (the rows) and "boundaries"."""
     from nnprune.files import write_text
+    from nnprune.pipeline.steps import Step
     from nnprune.toy import run_dataset
 
     step = Step("toy", spec)
@@ -56,7 +64,7 @@ def toy_report(spec: ToyReportSpec) -> StepResult:
     """Toy figures and the combined toy.csv from the per-dataset outputs; output "frame"."""
     import pandas as pd
 
-    from nnprune.analysis.report import save_figure
+    from nnprune.analysis.figures import save_figure
     from nnprune.files import write_text
     from nnprune.toy import plot_boundaries, plot_curves
 

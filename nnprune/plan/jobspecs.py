@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnprune.plan.specs import FinetuneSpec, PruneSpec, ScoreSpec, StudyScale, ToySpec, TrainSpec, default_of, spec_json
+from nnprune.plan.specs import (
+    FinetuneSpec,
+    PruneSpec,
+    ScoreSpec,
+    ScratchSpec,
+    StudyScale,
+    ToySpec,
+    TrainSpec,
+    default_of,
+    spec_json,
+)
 from nnprune.plan.studyconfig import entry_of, sources_of, study_archs, study_criteria, toy_criteria
 
 # Scalar study-config keys -> the spec field they set (the schema test holds the defaults and
@@ -119,3 +129,10 @@ def claims_scale(config: dict[str, Any]) -> str:
     if toy.get("enabled", True):
         values.update({f"toy_{name}": toy.get(name, default(ToySpec, name)) for name in ("width", "steps", "seeds")})
     return spec_json(StudyScale, values)
+
+
+def scratch_job(config: dict[str, Any], seed: int, epochs: int) -> str:
+    """`scratch` of one pruned run: its architecture re-initialised and trained with the baselines'
+    recipe (the `train` section) for `epochs`, on the data its pruned model records."""
+    return spec_json(ScratchSpec, {**_section(config, "train"), "epochs": epochs, "seed": seed,
+                                   "device": config["device"]})

@@ -213,6 +213,15 @@ class FinetuneSpec(Spec, TrainConfig, RunOptions):
 
 
 @dataclass(kw_only=True)
+class ScratchSpec(Spec, TrainConfig, RunOptions):
+    """`scratch`: a pruned model's architecture, re-initialised and trained on its baseline's data
+    with a baseline's recipe (Liu et al. 2019's Scratch-E when `epochs` is the baseline's epochs
+    plus the fine-tune's); the from-scratch control of a pruned and fine-tuned run."""
+    model: str = option(help="model.pt of the pruned model whose architecture is trained anew")
+    out: str = option(help="output directory (model.pt, metrics.json)")
+
+
+@dataclass(kw_only=True)
 class EvaluateSpec(Spec, RunOptions):
     """`evaluate`: clean-test accuracy (%), MACs and params of a model."""
     model: str = option(help="model.pt to evaluate")
@@ -227,6 +236,8 @@ class AggregateSpec(Spec):
                                     "pruned model is read (one runs.csv row each); none given: every "
                                     "finetuned-* folder found there")
     scores: list[str] = option([], "scores.pt files (stability analysis)")
+    scratch: list[str] = option([], "metrics.json files of from-scratch controls (`nnprune scratch`): "
+                                    "one runs.csv row each, kind scratch")
     out: str = option(help="study directory for runs.csv and stability.csv")
 
 
@@ -241,6 +252,15 @@ class ReportSpec(Spec):
                                  choices=ShortNames(CRITERION_SOURCES, "criterion"))
     focus: str = option(DEFAULT_FOCUS, "the criterion the claims test (claims.focus): first in every figure, "
                                        "drawn thicker and named in bold")
+    settings: dict = option({}, "the config's `claims:` section, as `nnprune claims --settings` takes it: its "
+                                "margins.accuracy_pp, alpha, power and regime_gap_pp rank the leaderboard; keys "
+                                "left out take their defaults")
+    tables: list[str] | None = option(None, "the tables to write, as the workflow declares them "
+                                            "(nnprune.plan.grid.report_outputs): exactly these, or an error naming "
+                                            "any the data cannot give (None: every table the data give)")
+    figures: list[str] | None = option(None, "the figures to draw, as the workflow declares them: exactly these, "
+                                             "or an error naming any the data cannot give (None: every figure "
+                                             "the data give)")
 
 
 @dataclass(kw_only=True)
@@ -315,7 +335,7 @@ class ToyReportSpec(Spec):
 
 STEP_SPECS: dict[str, type] = {
     "train": TrainSpec, "score": ScoreSpec, "prune": PruneSpec, "finetune": FinetuneSpec,
-    "evaluate": EvaluateSpec, "aggregate": AggregateSpec, "report": ReportSpec,
+    "scratch": ScratchSpec, "evaluate": EvaluateSpec, "aggregate": AggregateSpec, "report": ReportSpec,
     "claims": ClaimsSpec, "toy": ToySpec, "toy-report": ToyReportSpec}
 
 

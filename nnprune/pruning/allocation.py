@@ -23,7 +23,9 @@ Schemes (config key `pruning`):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch_pruning as tp
@@ -147,13 +149,8 @@ def uniform_rate_for_macs(layout: Layout, fraction: float, macs_model: MacsModel
         raise UserError(f"uniform-macs:{fraction} cannot be reached: the same share removed from every "
                         f"group removes at most {cut(candidates[-1]):.1%} of the MACs",
                         f"choose uniform-macs:{math.floor(cut(candidates[-1]) * 1000) / 1000:g} or less")
-    low, high = 0, len(candidates) - 1
-    while low < high:
-        middle = (low + high) // 2
-        if cut(candidates[middle]) >= fraction:
-            high = middle
-        else:
-            low = middle + 1
+    # the first candidate whose cut reaches `fraction` (the last one does, checked above)
+    low = bisect_left(candidates, fraction, hi=len(candidates) - 1, key=cut)
     if low > 0 and fraction - cut(candidates[low - 1]) <= cut(candidates[low]) - fraction:
         low -= 1
     return candidates[low]
@@ -218,13 +215,21 @@ def build_macs_model(model: nn.Module, input_shape: tuple[int, ...], layout: Lay
                      {n: channels(n, "out_channels", "out_features") for n in per_layer}, inputs)
 
 
-def _removal_steps(key: str, normalised: torch.Tensor, round_to: int, max_share: float = 1.0) -> list[tuple]:
-    """One group's removal steps, cheapest first, as (value, key, tie-break, channel indices).
+class RemovalStep(NamedTuple):
+    """Channels of one group that go together in a global allocation (`global_removal_order`)."""
+    score: float            # the highest normalised score among `channels`: the step's place in the order
+    group: str              # the group's key
+    tie: int                # breaks ties of `score` within a group: first channel index, or rank
+    channels: list[int]     # the channel indices removed
+
+
+def _removal_steps(key: str, normalised: torch.Tensor, round_to: int, max_share: float = 1.0) -> list[RemovalStep]:
+    """One group's removal steps, cheapest first.
 
     A step removes the next lowest-scored channels down to the next multiple of `round_to`
     below the current count (one channel per step with round_to 1), never below
     max(MIN_KEEP, round_to) kept, nor below ceil((1 - max_share) * channels) kept (the cap).
-    A step's value is its highest normalised score, so values never decrease along a group's
+    A step's score is its highest normalised score, so scores never decrease along a group's
     steps; ties break by channel index (round_to 1) or rank."""
     channels = normalised.numel()
     order = torch.sort(normalised, stable=True)
@@ -236,31 +241,31 @@ def _removal_steps(key: str, normalised: torch.Tensor, round_to: int, max_share:
     while keep >= floor:
         chunk = indices[removed:channels - keep]
         tie = chunk[0] if round_to == 1 else removed
-        steps.append((values[channels - keep - 1], key, tie, chunk))
+        steps.append(RemovalStep(values[channels - keep - 1], key, tie, chunk))
         removed, keep = channels - keep, keep - round_to
     return steps
 
 
 def global_removal_order(layout: Layout, scores: dict[str, torch.Tensor],
-                         round_to: int = 1, max_share: float = 1.0) -> list[tuple]:
+                         round_to: int = 1, max_share: float = 1.0) -> list[RemovalStep]:
     """Every group's removal steps (`_removal_steps`) in one list, cheapest first: channels are
     ranked by score / (mean score of their group) across the whole model. Both global allocations
     remove a prefix of it: `allocate_macs` until a share of the MACs is gone, `allocate_channels`
     a share of the channels."""
     combined = group_scores(layout, scores)
-    entries = []
+    steps = []
     for group in layout.groups:
         normalised = combined[group.key] / combined[group.key].abs().mean().clamp(min=1e-12)
-        entries.extend(_removal_steps(group.key, normalised, round_to, max_share))
-    entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    return entries
+        steps.extend(_removal_steps(group.key, normalised, round_to, max_share))
+    steps.sort(key=lambda step: (step.score, step.group, step.tie))
+    return steps
 
 
-def _removed_by(layout: Layout, steps: list[tuple]) -> dict[str, list[int]]:
+def _removed_by(layout: Layout, steps: list[RemovalStep]) -> dict[str, list[int]]:
     """Removed channel indices per group key (sorted) after taking `steps`."""
     removed: dict[str, list[int]] = {g.key: [] for g in layout.groups}
-    for _, key, _, chunk in steps:
-        removed[key].extend(chunk)
+    for step in steps:
+        removed[step.group].extend(step.channels)
     return {key: sorted(value) for key, value in removed.items()}
 
 
@@ -279,19 +284,24 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
     keeps at least one channel) until at least `fraction` of the base MACs is removed. With
     `round_to`, channels go in steps that leave each group a multiple of `round_to` (see
     `_removal_steps`); with `max_share` < 1, no group loses more than that share of its channels.
-    Bisection over the number of steps."""
-    entries = global_removal_order(layout, scores, round_to, max_share)
+    The number of steps taken is the first whose cut reaches `fraction` (`bisect` over the step
+    counts: the cut never falls as steps are taken)."""
+    steps = global_removal_order(layout, scores, round_to, max_share)
     channels = {g.key: g.channels for g in layout.groups}
     base = macs_model.macs({}, channels)
 
-    def counts(prefix: int) -> dict[str, int]:
+    def counts(taken: int) -> dict[str, int]:
+        """Channels removed per group key by the first `taken` steps."""
         removed: dict[str, int] = {}
-        for _, key, _, chunk in entries[:prefix]:
-            removed[key] = removed.get(key, 0) + len(chunk)
+        for step in steps[:taken]:
+            removed[step.group] = removed.get(step.group, 0) + len(step.channels)
         return removed
 
-    low, high = 0, len(entries)
-    largest = 1.0 - macs_model.macs(counts(high), channels) / base
+    def cut(taken: int) -> float:
+        """The share of the base MACs that the first `taken` steps remove."""
+        return 1.0 - macs_model.macs(counts(taken), channels) / base
+
+    largest = cut(len(steps))
     if largest < fraction:
         keeps = (f"every group keeps at least {max(MIN_KEEP, round_to)} channel(s)" if max_share >= 1.0
                  else f"no group loses more than a share {max_share:g} of its channels")
@@ -299,37 +309,30 @@ def allocate_macs(layout: Layout, scores: dict[str, torch.Tensor], fraction: flo
                         f"{largest:.1%} ({keeps})",
                         f"choose macs:{math.floor(largest * 1000) / 1000:g} or less "
                         "(or a smaller round_to, or a larger max_share)")
-    while low < high:
-        middle = (low + high) // 2
-        if 1.0 - macs_model.macs(counts(middle), channels) / base >= fraction:
-            high = middle
-        else:
-            low = middle + 1
-    chosen = entries[:low]
-    if round_to > 1 and low > 0:
-        chosen = chosen[:-1] + [_closest_last_step(entries, low, counts(low - 1), fraction,
+    taken = bisect_left(range(len(steps)), fraction, key=cut)
+    chosen = steps[:taken]
+    if round_to > 1 and taken > 0:
+        chosen = chosen[:-1] + [_closest_last_step(steps[taken - 1:], counts(taken - 1), fraction,
                                                    macs_model, channels, base)]
     return _removed_by(layout, chosen)
 
 
-def _closest_last_step(entries: list[tuple], low: int, before: dict[str, int], fraction: float,
-                       macs_model: MacsModel, channels: dict[str, int], base: float) -> tuple:
+def _closest_last_step(candidates: list[RemovalStep], before: dict[str, int], fraction: float,
+                       macs_model: MacsModel, channels: dict[str, int], base: float) -> RemovalStep:
     """The step that completes a round_to allocation. Steps are coarse (a 16-channel residual
     stream going to 8 takes a third of its stage's MACs), so the step that first crosses the
-    target can overshoot it by ten points. Of each group's next step after the first `low - 1`
-    steps, take the one that reaches `fraction` with the smallest cut (the lowest-scored on a
-    tie); the crossing step itself is a candidate, so one always exists."""
+    target can overshoot it by ten points. Of each group's next step among `candidates` (the
+    steps from the crossing one on; `before`: the channels the steps before it remove), take the
+    one that reaches `fraction` with the smallest cut (the lowest-scored on a tie); the crossing
+    step itself is a candidate, so one always exists."""
     best, best_cut, seen = None, float("inf"), set()
-    for entry in entries[low - 1:]:
-        key = entry[1]
-        if key in seen:
+    for step in candidates:
+        if step.group in seen:
             continue
-        seen.add(key)
+        seen.add(step.group)
         trial = dict(before)
-        trial[key] = trial.get(key, 0) + len(entry[3])
+        trial[step.group] = trial.get(step.group, 0) + len(step.channels)
         cut = 1.0 - macs_model.macs(trial, channels) / base
         if fraction <= cut < best_cut:
-            best, best_cut = entry, cut
+            best, best_cut = step, cut
     return best
-
-

@@ -14,7 +14,7 @@ rule toy_run:
     benchmark:
         f"{OUT}/benchmarks/toy/{{toy}}.tsv"
     params:
-        spec=toy_spec,
+        spec=lambda w: jobspecs.toy_job(config, w.toy),
         out=lambda w: paths.toy_dir(OUT, w.toy),
     threads: THREADS
     resources:
@@ -28,18 +28,19 @@ rule toy_report:
     input:
         # boundaries.pt too: the figures read it, and it is not committed (*.pt), so a fresh clone
         # whose toy.csv files look newer than the report must rerun the toy jobs, not fail here
-        [f"{paths.toy_dir(OUT, d)}/{name}" for d in TOY_DATASETS for name in ("toy.csv", "boundaries.pt")],
+        [f"{paths.toy_dir(OUT, d)}/{name}" for d in PLAN.toy_datasets for name in ("toy.csv", "boundaries.pt")],
     output:
         csv=report(f"{OUT}/toy/toy.csv", category="Toy study", caption="../report/toy.rst"),
         figures=[
-            report(f"{OUT}/toy/{name}.png", category="Toy study", caption="../report/toy.rst") for name in TOY_FIGURES
+            report(f"{OUT}/toy/{name}.png", category="Toy study", caption="../report/toy.rst")
+            for name in PLAN.toy_figures
         ],
-        pdfs=[f"{OUT}/toy/{name}.pdf" for name in TOY_FIGURES],
+        pdfs=[f"{OUT}/toy/{name}.pdf" for name in PLAN.toy_figures],
     log:
         f"{OUT}/logs/toy/report.log",
     params:
-        inputs=[paths.toy_dir(OUT, d) for d in TOY_DATASETS],
-        focus=FOCUS_FLAG,
+        inputs=[paths.toy_dir(OUT, d) for d in PLAN.toy_datasets],
+        focus=PLAN.focus_flag,
         out=lambda w, output: os.path.dirname(output.csv),  # not {OUT} in the shell: see rule aggregate
     threads: 1
     resources:

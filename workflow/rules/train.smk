@@ -12,7 +12,7 @@ rule train:
     benchmark:
         f"{OUT}/benchmarks/train/{{base}}.tsv"
     params:
-        spec=train_spec,
+        spec=lambda w: jobspecs.train_job(config, PLAN.baselines[w.base]),
         deterministic=DETERMINISTIC,
         out=lambda w: paths.baseline_dir(OUT, w.base),
     threads: THREADS
