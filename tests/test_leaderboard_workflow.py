@@ -24,8 +24,13 @@ def board_config(folder, data_root) -> dict:
     return path
 
 
-def test_a_study_that_reuses_the_smoke_study(smoke_local, snakemake_bin, fashion_root):
-    workdir, _ = smoke_local
+def test_a_study_that_reuses_the_smoke_study(smoke_local, snakemake_bin, fashion_root, tmp_path):
+    # its own working folder (the smoke study's stays as the other tests read it), with the smoke
+    # study's results where `reuse:` names them
+    smoke_dir, _ = smoke_local
+    workdir = tmp_path
+    (workdir / "results").mkdir()
+    (workdir / "results" / "smoke").symlink_to(smoke_dir / "results" / "smoke")
     configfile = board_config(workdir, fashion_root)
     dry = run_snakemake(snakemake_bin, workdir, fashion_root, "-n", "--quiet", "rules", configfile=configfile)
     assert dry.returncode == 0, dry.stderr[-3000:]
@@ -43,7 +48,7 @@ def test_a_study_that_reuses_the_smoke_study(smoke_local, snakemake_bin, fashion
     shared = pruned[pruned.pruning == "uniform:0.1"]
     assert shared.pruned_metrics.str.startswith("../smoke/runs/").all()
     assert pruned[pruned.pruning == "macs:0.2"].pruned_metrics.str.startswith("runs/").all()
-    smoke_runs = pd.read_csv(workdir / "results" / "smoke" / "runs.csv")
+    smoke_runs = pd.read_csv(smoke_dir / "results" / "smoke" / "runs.csv")
     same = smoke_runs[(smoke_runs.pruning == "uniform:0.1") & (smoke_runs.label_noise == 0.0)
                       & smoke_runs.criterion.isin(["nuclear", "l1", "random"]) & smoke_runs.score_images.isin([0, 256])]
     key = ["criterion", "budget"]

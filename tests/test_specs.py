@@ -233,12 +233,13 @@ def test_stability_reads_the_baseline_from_metrics_json_not_the_path(tmp_path):
 
     from nnprune.analysis.aggregate import score_stability
     from nnprune.files import save_torch, write_json
+    from nnprune.pruning.score_file import score_record
 
     files = []
     for size, scores in ((32, [3.0, 1.0, 2.0, 0.0]), (256, [3.0, 2.0, 1.0, 0.0])):
         folder = tmp_path / "scores" / "a-misleading__ln0.9__s7" / f"nuclear-{size}"   # a name that says nothing true
-        save_torch(folder / "scores.pt", {"criterion": "nuclear", "score_images": size,
-                                          "scores": {"conv1": torch.tensor(scores)}})
+        save_torch(folder / "scores.pt", score_record("resnet20", "nuclear", ["conv1"],
+                                                      {"conv1": torch.tensor(scores)}, size, None))
         write_json(folder / "metrics.json", {"config": {"arch": "resnet20", "data": {
             "dataset": "fashion-mnist", "train_size": 3000, "label_noise": 0.2, "seed": 1}}})
         files.append(folder / "scores.pt")

@@ -233,16 +233,18 @@ def _check_config(path: str, with_data: bool) -> str:
     from nnprune.plan.config_file import read_config_file
     from nnprune.plan.defaults import with_defaults
     from nnprune.plan.grid import plan
-    from nnprune.plan.studyconfig import check_config_file
+    from nnprune.plan.studyconfig import check, check_schema
 
-    study = check_config_file(path, require_data=False)
-    config = with_defaults(read_config_file(path))
-    planned = plan(config)
+    config = read_config_file(path)
+    references = check_schema(config)          # as the workflow's parse does (common.smk)
+    check(config, require_data=False, references=references)
+    config = with_defaults(config)
+    planned = plan(config, references=references)
     if with_data:
         from nnprune.pipeline.before_jobs import check_before_jobs
 
         check_before_jobs(config, planned)
-    return study
+    return config["study"]
 
 
 def main(argv: Sequence[str]) -> int:

@@ -18,8 +18,9 @@ from nnprune.errors import UserError
 from nnprune.plan import paths
 from nnprune.plan.budgets import parse_budget, study_budgets
 from nnprune.plan.names import DATA_DRIVEN_SOURCES, DEFAULT_FOCUS, TOY_DATASET_NAMES
+from nnprune.plan.references import References, reads_of, study_references
 from nnprune.plan.schemes import scheme_slug
-from nnprune.plan.studyconfig import main_label_noise, reads_of, study_archs, study_criteria, toy_criteria
+from nnprune.plan.studyconfig import main_label_noise
 
 # One forest plot per claim, written for every study (a claim it does not test says so).
 CLAIM_FORESTS = ("toy", "data_size", "label_noise", "cnn")
@@ -310,16 +311,19 @@ def leaderboard_cuts(plan: Plan) -> set[str]:
             and largest in plan.finetune_budgets(run)}
 
 
-def plan(config: dict[str, Any], root: Path | str = ".") -> Plan:
-    """The plan of a validated config (`snakemake.utils.validate` has set the schema's defaults).
-    `root`: the folder the study's paths are relative to (where a reused study is looked for)."""
-    criteria = study_criteria(config)
+def plan(config: dict[str, Any], root: Path | str = ".", references: References | None = None) -> Plan:
+    """The plan of a validated config (`snakemake.utils.validate` or `defaults.with_defaults` has
+    set the schema's defaults). `root`: the folder the study's paths are relative to (where a reused
+    study is looked for). `references`: the study's criteria and architectures as
+    `studyconfig.check_schema` found them (found here if None), so outside code is looked up once."""
+    references = study_references(config) if references is None else references
+    criteria = references.criteria
     data = [c for c in criteria if reads_of(c, criteria) in DATA_DRIVEN_SOURCES]
     sizes = sorted(config["score_images"])
     grid = config["grid"]
     result = Plan(
-        config=config, out=f"results/{config['study']}", criteria=criteria, archs=study_archs(config),
-        toy_criteria=toy_criteria(config) if config["toy"].get("enabled", True) else {},
+        config=config, out=f"results/{config['study']}", criteria=criteria, archs=references.archs,
+        toy_criteria=references.toy_criteria if config["toy"].get("enabled", True) else {},
         focus=config["claims"].get("focus", DEFAULT_FOCUS), data_criteria=data,
         free_criteria=[c for c in criteria if c not in data], sizes=sizes,
         main_si=grid.get("main_score_images", sizes[-1]), main_pruning=grid.get("main_pruning", config["pruning"][0]),

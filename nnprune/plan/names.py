@@ -19,7 +19,7 @@ CRITERION_SOURCES: dict[str, str] = {
     "l2": "weights",
     "fpgm": "weights",
     "random": "seed",
-    # Last, so that the criteria before it keep their colours in every figure (analysis.report).
+    # Last, so that the criteria before it keep their colours in every figure (analysis.style).
     "chip": "features",
 }
 DATA_DRIVEN_SOURCES = ("features", "gradients")

@@ -37,11 +37,11 @@ def _fail(problem, fix):
 # nnprune's two-line messages first (jsonschema's own run to a dozen); then `validate` sets the
 # schema's defaults, and the plan is made (a reused study's recipe is checked there).
 try:
-    check_schema(config)
+    references = check_schema(config)  # outside criteria and models, looked up once
     with as_file(SCHEMA) as schema_file:
         validate(config, str(schema_file))
-    check(config, require_data=False)
-    PLAN = grid.plan(config)
+    check(config, require_data=False, references=references)
+    PLAN = grid.plan(config, references=references)
 except UserError as error:
     _fail(error.problem, error.fix)
 
