@@ -106,6 +106,7 @@ def test_leaderboard_reuses_what_the_other_study_holds(tmp_path):
     # the *.pt files it reads from there are not committed: named before any job
     missing = missing_files(plan, tmp_path)
     assert f"{plan.baseline_dir(own.base)}/model.pt" in missing
+    assert plan.score_file(own.base, "nuclear", 2048) in missing          # read by the stability analysis
     with pytest.raises(UserError, match="missing, e.g. results/default/"):
         check_present(plan, tmp_path)
     record = manifest(plan)

@@ -95,7 +95,8 @@ def find_reused(plan: Plan, root: Path) -> dict[str, set]:
 
 
 def needed_files(plan: Plan) -> list[str]:
-    """The reused model and score files (*.pt) that this study's own jobs read."""
+    """The reused model and score files (*.pt) that this study's own jobs read (prune, score,
+    scratch, and aggregate's score stability)."""
     reused = plan.reused
     own_runs = [run for run in plan.runs if run not in reused.get("runs", ())]
     needed = {f"{plan.baseline_dir(run.base)}/model.pt" for run in own_runs if run.base in reused.get("baselines", ())}
@@ -105,6 +106,8 @@ def needed_files(plan: Plan) -> list[str]:
                if (run.base, run.crit, run.si) in reused.get("scores", ())}
     needed |= {f"{plan.run_dir(run)}/{paths.PRUNED}/model.pt" for run in plan.scratch
                if run in reused.get("runs", ())}
+    # the reused score files that the aggregate job's stability analysis reads
+    needed |= {path for path in plan.score_files() if path.startswith(f"{plan.source}/")}
     return sorted(needed)
 
 
