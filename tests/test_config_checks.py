@@ -1,5 +1,5 @@
 """A config is checked once: each check of nnprune.plan (the form in config_schema, the meaning in
-config_checks, the study's outside references, the dataset, the study-plan hook) runs exactly once
+config_checks, the study's outside references, the dataset) runs exactly once
 during one `check_config_file`, one workflow-style parse and one `check`."""
 from __future__ import annotations
 
@@ -18,13 +18,6 @@ CONFIG = REPO / "config" / "config.yaml"
 FORM = ["check_schema", "check_keys", "schema_errors"]
 MEANING = ["check", "check_sizes", "check_test_size", "check_train", "check_pruning", "check_budgets",
            "check_sweeps", "check_focus", "study_references", "study_criteria", "toy_criteria", "study_archs"]
-PLAN_CALLS: list[tuple] = []
-
-
-def plan_check(config, references) -> None:
-    """A study-plan check, as `PLAN_CHECKS` names one."""
-    PLAN_CALLS.append((config["study"], sorted(references.criteria)))
-
 
 @pytest.fixture
 def calls(monkeypatch) -> Counter:
@@ -41,22 +34,18 @@ def calls(monkeypatch) -> Counter:
         for module in modules:
             if getattr(module, name, None) is original:
                 monkeypatch.setattr(module, name, functools.wraps(original)(counted))
-    monkeypatch.setattr(studyconfig, "PLAN_CHECKS", (f"{__name__}:plan_check",))
-    PLAN_CALLS.clear()
     return counts
 
 
 def test_check_config_file_runs_each_check_once(calls):
     assert studyconfig.check_config_file(CONFIG) == "default"
     assert calls == Counter({name: 1 for name in [*FORM, *MEANING]} | {"outside": 3})
-    assert PLAN_CALLS == [("default", ["hrank", "l1", "nuclear", "random", "taylor"])]
 
 
 def test_check_runs_each_check_once_and_the_dataset_check_with_require_data(calls, monkeypatch, tmp_path):
     config = yaml.safe_load(CONFIG.read_text())
     studyconfig.check(config, require_data=False)
     assert calls == Counter({name: 1 for name in MEANING} | {"outside": 3})
-    assert len(PLAN_CALLS) == 1
     calls.clear()
     monkeypatch.chdir(tmp_path)                 # no data here: the dataset check runs, once, and fails
     with pytest.raises(UserError, match="config key 'data_root': the folder data does not exist"):
@@ -77,16 +66,6 @@ def test_the_workflow_parse_runs_each_check_once_and_finds_outside_references_on
         validate(config, str(schema_file))
     studyconfig.check(config, require_data=False, references=references)
     assert calls == Counter({name: 1 for name in [*FORM, *MEANING]} | {"outside": 3})
-
-
-def test_a_plan_check_error_stops_check(monkeypatch):
-    def refuse(config, references):
-        raise UserError("config key 'grid.mode': refused", "fix it")
-
-    monkeypatch.setattr(sys.modules[__name__], "refuse", refuse, raising=False)
-    monkeypatch.setattr(studyconfig, "PLAN_CHECKS", (f"{__name__}:refuse",))
-    with pytest.raises(UserError, match="refused"):
-        studyconfig.check(yaml.safe_load(CONFIG.read_text()), require_data=False)
 
 
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())

@@ -62,15 +62,23 @@ def find_reused(plan: Plan, root: Path) -> dict[str, set]:
         if metrics.is_file():
             _check_same(metrics, jobspecs.train_job(config, values), "train")
             reused["baselines"].add(base)
+
+    def score_reused(base: str, crit: str, si: int) -> bool:
+        """Whether the source holds this score file; checked against the recipe once."""
+        if (base, crit, si) in reused["scores"]:
+            return True
+        score = source / "scores" / base / paths.score_name(crit, si) / "metrics.json"
+        if not score.is_file():
+            return False
+        seed = plan.baselines[base]["seed"]
+        _check_same(score, jobspecs.score_job(config, seed, [crit], None, plan.criteria), "scoring")
+        reused["scores"].add((base, crit, si))
+        return True
+
     for run in plan.runs:
-        if run.base not in reused["baselines"]:
+        if run.base not in reused["baselines"] or not score_reused(run.base, run.crit, run.si):
             continue
         seed = plan.baselines[run.base]["seed"]
-        score = source / "scores" / run.base / paths.score_name(run.crit, run.si) / "metrics.json"
-        if not score.is_file():
-            continue
-        _check_same(score, jobspecs.score_job(config, seed, [run.crit], None, plan.criteria), "scoring")
-        reused["scores"].add((run.base, run.crit, run.si))
         pruned = source / "runs" / paths.run_name(*run) / paths.PRUNED / "metrics.json"
         if not pruned.is_file():
             continue
@@ -89,8 +97,7 @@ def find_reused(plan: Plan, root: Path) -> dict[str, set]:
     for base in reused["baselines"]:
         for crit in plan.data_criteria:
             for si in plan.sizes:
-                if (source / "scores" / base / paths.score_name(crit, si) / "metrics.json").is_file():
-                    reused["scores"].add((base, crit, si))
+                score_reused(base, crit, si)
     return reused
 
 

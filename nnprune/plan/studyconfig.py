@@ -3,16 +3,17 @@ that name the key, the bad value and the allowed values:
 
   1. `check_schema` (nnprune.plan.config_schema): the form — keys, types, names, the schema.
      The workflow then runs `snakemake.utils.validate`, which only sets the schema's defaults.
-  2. `check`: the meaning — the config checks (nnprune.plan.config_checks), then the study-plan
-     checks (`PLAN_CHECKS`), then, with `require_data`, the dataset (nnprune.plan.dataset_check).
+  2. `check`: the meaning — the config checks (nnprune.plan.config_checks), then, with
+     `require_data`, the dataset (nnprune.plan.dataset_check). The checks that need the study's
+     plan (its cuts, reused results, scratch controls) run where the plan is built:
+     nnprune.plan.grid and nnprune.pipeline.before_jobs.
 
 workflow/rules/common.smk runs both; `check_config_file` (`nnprune check-config`) reads a file and
 runs both. This module composes the stages and keeps the names that the workflow, the CLI and the
 tests import from it."""
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,31 +40,15 @@ from nnprune.plan.references import (
     toy_criteria,
 )
 
-__all__ = ["SCHEMA", "PLAN_CHECKS", "References", "check", "check_config_file", "check_dataset", "check_keys",
+__all__ = ["SCHEMA", "References", "check", "check_config_file", "check_dataset", "check_keys",
            "check_pruning", "check_schema", "dataset_missing", "entry_of", "load_schema", "main_label_noise",
-           "plan_checks", "reads_of", "sources_of", "study_archs", "study_criteria", "toy_criteria"]
-
-# The study-plan checks that `check` runs after the config checks, as `package.module:function`
-# (found when `check` runs: the plan modules import this one). Each is called as
-# function(config, references) with the config and its `References`, returns nothing and raises a
-# UserError that names the key, the bad value and the fix.
-PLAN_CHECKS: tuple[str, ...] = ()
-
+           "reads_of", "sources_of", "study_archs", "study_criteria", "toy_criteria"]
 
 def main_label_noise(levels: Iterable[float]) -> float:
     """The main label-noise level of a study: the lowest of its `label_noise` levels (the
     cleanest data, usually 0.0), wherever it stands in the list. The sparse grid's pruning-level
     and score_images sweeps run at it, and the tables and claims use it as the reference."""
     return float(min(levels))
-
-
-def plan_checks() -> list[Callable[[dict[str, Any], References], None]]:
-    """The functions that `PLAN_CHECKS` names, in its order."""
-    found = []
-    for path in PLAN_CHECKS:
-        module, _, function = path.partition(":")
-        found.append(getattr(importlib.import_module(module), function))
-    return found
 
 
 def check(config: dict[str, Any], require_data: bool = True, references: References | None = None) -> None:
@@ -80,8 +65,6 @@ def check(config: dict[str, Any], require_data: bool = True, references: Referen
     check_budgets(config)
     check_sweeps(config, references)
     check_focus(config, references)
-    for plan_check in plan_checks():
-        plan_check(config, references)
     if require_data:
         check_dataset(config)
 
