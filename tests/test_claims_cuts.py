@@ -168,3 +168,43 @@ def test_one_cut_has_no_cut_axis_in_claims_json(tmp_path):
     runs = study_runs(None)
     cnn, text = claims_of(tmp_path, runs[runs.pruning == "macs:0.404"])
     assert "along_cuts" not in cnn and "Along the cut axis" not in text
+
+
+def test_where_the_criteria_part_ways_is_the_first_cut_with_a_criterion_below_the_leader(tmp_path):
+    cnn, text = claims_of(tmp_path, study_runs(SCRATCH_WINS))
+    parting = cnn["along_cuts"]["parting"]
+    cuts = {c["pruning"]: c for c in parting["cuts"]}
+    # at the paper's cut all four are within 0.2 pp (equivalent to the leader, taylor): one first place
+    assert cuts["macs:0.404"]["first"] == ["l1", "nuclear", "random", "taylor"] and not cuts["macs:0.404"]["below"]
+    # at -75% random is 0.9 pp below nuclear with a seed spread of 0.07 pp: its interval leaves the margin
+    assert cuts["macs:0.75"]["below"] == {"random": 2}
+    assert cuts["macs:0.75"]["versus_random"]["nuclear"]["verdict"] == "supported"
+    # at -88% taylor and l1 lead; nuclear (2.1 pp behind) and random (3.1 pp behind) fall to ranks 2 and 3
+    assert cuts["macs:0.875"]["first"] == ["l1", "taylor"]
+    assert cuts["macs:0.875"]["below"] == {"nuclear": 2, "random": 3}
+    assert parting["first_parting"] == "macs:0.75"
+    # nuclear against each criterion, paired by seed: 2.1 pp behind taylor at -88% (a loss), 0.1 pp at -41%
+    versus = cuts["macs:0.875"]["focus_versus"]["taylor"]
+    assert versus["mean_difference"] == pytest.approx(-2.1, abs=0.1) and versus["verdict"] == "not supported"
+    assert cuts["macs:0.404"]["focus_versus"]["taylor"]["verdict"] == "equivalent"
+    assert sorted(cuts["macs:0.75"]["focus_versus"]) == ["l1", "random", "taylor"]
+    assert parting["in_words"].startswith("The criteria part ways first at macs:0.75 (-75.6% MACs): l1, nuclear, "
+                                          "taylor share the first place; below it by the claims' rule: random (rank 2)")
+    assert "*Where the criteria part ways*" in text
+    assert "| macs:0.875 (-87.6% MACs) | 4 | l1, taylor | nuclear (2), random (3) |" in text
+
+
+def test_criteria_that_never_separate_are_said_not_to_part_ways_up_to_the_hardest_cut(tmp_path):
+    runs = study_runs(SCRATCH_WINS)
+    pruned = runs.kind == "pruned"
+    rng = np.random.default_rng(5)
+    # every criterion as accurate as nuclear at every cut, up to seed noise of 0.5 pp
+    nuclear = runs[pruned & (runs.criterion == "nuclear")].set_index(["seed", "pruning"]).acc_finetuned
+    keys = list(zip(runs.seed[pruned], runs.pruning[pruned]))
+    runs.loc[pruned, "acc_finetuned"] = nuclear.loc[keys].to_numpy() + rng.normal(0, 0.5, len(keys))
+    parting = claims_of(tmp_path, runs)[0]["along_cuts"]["parting"]
+    assert parting["first_parting"] is None
+    assert all(len(c["first"]) == 4 and not c["below"] for c in parting["cuts"])
+    assert parting["in_words"].startswith("The criteria do not part ways up to macs:0.875 (-87.6% MACs): at every "
+                                          "fine-tuned cut all 4 criteria share the first place")
+    assert "No criterion is better than random (supported) at any cut" in parting["in_words"]

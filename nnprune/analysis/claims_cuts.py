@@ -12,7 +12,7 @@ import pandas as pd
 from nnprune.analysis.aggregate import at_budget, study_budgets_of
 from nnprune.analysis.claim_records import Claim, ClaimSettings, plain, same_value
 from nnprune.analysis.claims_inputs import allocation_and_level
-from nnprune.analysis.leaderboard import scratch_comparison
+from nnprune.analysis.leaderboard import FLOOR, focus_against_each, leaderboard, scratch_comparison
 from nnprune.analysis.verdicts import INSIDE, OUTSIDE, holds_where
 from nnprune.plan.budgets import BN, RAW, budget_label, budget_order, parse_budget
 from nnprune.plan.studyconfig import main_label_noise
@@ -73,6 +73,77 @@ def along_cuts(claim: Claim, cuts: pd.DataFrame) -> dict:
             "holds_where": holds_where([{**r, "axis_value": r["label"]} for r in records], str),
             "inside": [r["label"] for r in records if r.get("regime") == INSIDE],
             "outside": [r["label"] for r in records if r.get("regime") == OUTSIDE]}
+
+
+def parting(clean: pd.DataFrame, cuts: pd.DataFrame, settings: ClaimSettings) -> dict:
+    """Where the criteria part ways, from the leaderboard's ranks (`leaderboard.leaderboard`: a
+    criterion shares the first place unless the claims' rule finds it significantly below the
+    leader, Holm within the cut): per fine-tuned cut in MACs order, the criteria sharing the first
+    place, those ranked below, the criteria better than random (supported) and the range of the
+    MDDs against random; and the answer in words: the first cut where some criterion falls below
+    the leader, or that none does up to the hardest cut."""
+    if "params_reduction" not in clean:         # older runs.csv files: the leaderboard reports it as missing
+        clean = clean.assign(params_reduction=float("nan"))
+    board = leaderboard(clean, pd.DataFrame(), settings.focus, settings.margins["accuracy_pp"],
+                        settings.regime_gap_pp, settings.alpha, settings.power)
+    board = board[board.criterion != "baselines"]
+    against = focus_against_each(clean, settings.focus, settings.margins["accuracy_pp"], settings.alpha,
+                                 settings.power)
+    labels = dict(zip(cuts.pruning, cuts.label))
+    records = []
+    for cut in cuts.pruning:
+        here = board[board.pruning == cut]
+        if here.empty:
+            continue
+        versus = {row.criterion: {"verdict": row.vs_random_verdict, "mdd": plain(row.vs_random_mdd)}
+                  for row in here.itertuples() if isinstance(row.vs_random_verdict, str)}
+        mine = against[against.pruning == cut] if len(against) else against
+        keys = ("pairs", "mean_difference", "ci_low", "ci_high", "p_holm", "verdict", "mdd")
+        focus_versus = {row["criterion"]: {key: plain(row[key]) for key in keys} for row in mine.to_dict("records")}
+        records.append({"pruning": cut, "label": labels[cut], "criteria": int(len(here)),
+                        "first": sorted(here.criterion[here["rank"] == 1]),
+                        "below": {c: int(r) for c, r in zip(here.criterion, here["rank"]) if r > 1},
+                        "versus_random": versus, "focus_versus": focus_versus, "regime": here.regime.iloc[0]})
+    if not records:
+        return {}
+    parted = [r for r in records if r["below"]]
+    if parted:
+        where = parted[0]
+        ranked = "; ".join(f"{c} (rank {k})" for c, k in sorted(where["below"].items(), key=lambda item: item[1]))
+        words = (f"The criteria part ways first at {where['label']}: {', '.join(where['first'])} share the first "
+                 f"place; below it by the claims' rule: {ranked}")
+        if where is not records[0]:
+            words += f"; before it, at {', '.join(r['label'] for r in records[:records.index(where)])}, all share it"
+    else:
+        words = (f"The criteria do not part ways up to {records[-1]['label']}: at every fine-tuned cut all "
+                 f"{records[-1]['criteria']} criteria share the first place (none is significantly below the leader "
+                 "by the claims' rule, Holm within the cut)")
+    return {"rule": "the leaderboard's ranks: the criterion with the highest mean leads each cut; a criterion shares "
+                    "the first place unless its paired difference from the leader is a significant loss (Holm "
+                    "within the cut)",
+            "focus": settings.focus, "cuts": records, "first_parting": parted[0]["pruning"] if parted else None,
+            "in_words": f"{words}. {_versus_random_words(records)}"}
+
+
+def _versus_random_words(records: list[dict]) -> str:
+    """Which criteria beat random, lose to it or match it (equivalent), and the MDDs of the rest."""
+    def where(verdict: str) -> list[str]:
+        return [f"{', '.join(c for c, v in r['versus_random'].items() if v['verdict'] == verdict)} at {r['pruning']}"
+                for r in records if any(v["verdict"] == verdict for v in r["versus_random"].values())]
+
+    better, worse, same = where("supported"), where("not supported"), where("equivalent")
+    parts = [f"Better than {FLOOR} (supported): {'; '.join(better)}" if better
+             else f"No criterion is better than {FLOOR} (supported) at any cut"]
+    if worse:
+        parts.append(f"worse than {FLOOR}: {'; '.join(worse)}")
+    if same:
+        parts.append(f"equivalent to {FLOOR} within the margin: {'; '.join(same)}")
+    mdds = [v["mdd"] for r in records for v in r["versus_random"].values()
+            if v["verdict"] == "inconclusive" and v["mdd"] is not None]
+    if mdds:
+        parts.append(f"the other comparisons are inconclusive, with MDDs of {min(mdds):.2f} to {max(mdds):.2f} pp "
+                     "at these seeds")
+    return "; ".join(parts) + "."
 
 
 def scratch_family(clean: pd.DataFrame, scratch: pd.DataFrame, cuts: pd.DataFrame,
@@ -180,6 +251,8 @@ def add_cut_axis(claim: Claim, runs: pd.DataFrame, scratch: pd.DataFrame, main_s
     clean = clean_runs(runs, main_score_images)
     cuts = cut_table(clean)
     claim.along_cuts = along_cuts(claim, cuts)
+    if claim.along_cuts:
+        claim.along_cuts["parting"] = parting(clean, cuts, settings)
     family = scratch_family(clean, scratch, cuts, settings)
     if family is not None:
         claim.secondary.append(family)

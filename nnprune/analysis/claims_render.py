@@ -181,7 +181,39 @@ def along_cuts_lines(cuts: dict, focus: str) -> list[str]:
     return [f"*Along the cut axis* ({focus} vs the best other criterion after {cuts['budget_label']}, one point per "
             f"cut; the claim's own points, Holm over all of them): {cuts['holds_where']}. Inside the paper's regime: "
             f"{', '.join(cuts['inside']) or 'none'}. Outside it, still judged: {', '.join(cuts['outside']) or 'none'}.",
-            "", *points_table(cuts["points"]), ""]
+            "", *points_table(cuts["points"]), "", *parting_lines(cuts.get("parting") or {})]
+
+
+def parting_lines(parting: dict) -> list[str]:
+    """Where the criteria part ways: the answer in words, then per cut who shares the first place."""
+    if not parting:
+        return []
+    lines = [f"*Where the criteria part ways* ({parting['rule']}): {parting['in_words']}", "",
+             "| cut | criteria | first place (shared) | ranked below | better than random | MDD vs random (pp) | "
+             "paper's regime |", "|---|---|---|---|---|---|---|"]
+    for cut in parting["cuts"]:
+        below = ", ".join(f"{c} ({k})" for c, k in cut["below"].items()) or "none"
+        versus = cut["versus_random"]
+        better = ", ".join(c for c, v in versus.items() if v["verdict"] == "supported") or "none"
+        mdds = [v["mdd"] for v in versus.values() if v["mdd"] is not None]
+        mdd = f"{min(mdds):.2f} to {max(mdds):.2f}" if mdds else "–"
+        lines.append(f"| {cut['label']} | {cut['criteria']} | {', '.join(cut['first'])} | {below} | {better} | "
+                     f"{mdd} | {cut['regime']} |")
+    others = sorted({c for cut in parting["cuts"] for c in cut.get("focus_versus", {})})
+    if not others:
+        return lines + [""]
+    lines += ["", f"*{parting['focus']} against each criterion at each cut* (mean difference in pp, paired by seed, "
+                  "95% CI, verdict by the claims' rule; Holm over the whole table):", "",
+              "| cut | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+    for cut in parting["cuts"]:
+        cells = []
+        for other in others:
+            found = cut.get("focus_versus", {}).get(other)
+            cells.append("–" if not found or found["ci_low"] is None else
+                         f"{_number(found['mean_difference'], 2)} [{_number(found['ci_low'], 2)}, "
+                         f"{_number(found['ci_high'], 2)}] {found['verdict']}")
+        lines.append(f"| {cut['label']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def scratch_means_table(points: list[dict], focus: str) -> list[str]:

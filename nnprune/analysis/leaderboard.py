@@ -43,11 +43,16 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
     return float(np.mean(values)), low, high
 
 
-def _versus(rows: pd.DataFrame, first: str, second: str, margin: float, alpha: float, power: float) -> dict:
-    """One paired comparison (first - second, by seed) with its verdict."""
+def _paired(rows: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """The seeds both criteria ran: replicate (the seed), a (first's accuracy), b (second's)."""
     pair = rows[rows.criterion.isin([first, second])].pivot_table(index="seed", columns="criterion",
                                                                    values="acc_finetuned").dropna()
-    frame = pd.DataFrame({"point": 0, "replicate": pair.index, "a": pair[first], "b": pair[second]})
+    return pd.DataFrame({"replicate": pair.index, "a": pair[first], "b": pair[second]})
+
+
+def _versus(rows: pd.DataFrame, first: str, second: str, margin: float, alpha: float, power: float) -> dict:
+    """One paired comparison (first - second, by seed) with its verdict."""
+    frame = _paired(rows, first, second).assign(point=0)
     return paired_family(frame, ["point"], margin, alpha, power).iloc[0].to_dict()
 
 
@@ -90,10 +95,7 @@ def leaderboard(runs: pd.DataFrame, scratch: pd.DataFrame, focus: str, margin: f
                             "seeds": part.seed.nunique(), "acc_mean": mean, "acc_ci_low": low, "acc_ci_high": high,
                             "rank": ranks[criterion], "vs_best_verdict": against[criterion], "regime": regime})
             if criterion != FLOOR and FLOOR in set(rows.criterion):
-                pair = rows[rows.criterion.isin([criterion, FLOOR])].pivot_table(
-                    index="seed", columns="criterion", values="acc_finetuned").dropna()
-                family.append(pd.DataFrame({"pruning": cut, "criterion": criterion, "replicate": pair.index,
-                                            "a": pair[criterion], "b": pair[FLOOR]}))
+                family.append(_paired(rows, criterion, FLOOR).assign(pruning=cut, criterion=criterion))
         own = scratch[scratch.pruning == cut] if len(scratch) else scratch
         if len(own):
             mean, low, high = _interval(own.acc_finetuned.to_numpy(float))
@@ -128,6 +130,25 @@ def scratch_comparison(runs: pd.DataFrame, scratch: pd.DataFrame, focus: str, ma
     frame = pd.DataFrame({"pruning": both.pruning, "replicate": both.seed, "a": both.acc_finetuned,
                           "b": both.acc_finetuned_scratch})
     return paired_family(frame, ["pruning"], margin, alpha, power)
+
+
+def focus_against_each(runs: pd.DataFrame, focus: str, margin: float, alpha: float = 0.05,
+                       power: float = 0.8) -> pd.DataFrame:
+    """The focus criterion minus each other criterion at each fine-tuned cut, at the largest budget,
+    paired by seed, Holm across the whole table (`stats.paired_family`): one row per (pruning,
+    criterion)."""
+    budgets = study_budgets_of(runs)
+    runs = at_budget(runs, budgets[-1]) if budgets else runs
+    family = []
+    for cut in fine_tuned_cuts(runs):
+        rows = runs[(runs.pruning == cut) & runs.acc_finetuned.notna()]
+        if focus not in set(rows.criterion):
+            continue
+        family += [_paired(rows, focus, other).assign(pruning=cut, criterion=other)
+                   for other in sorted(set(rows.criterion) - {focus})]
+    if not family:
+        return pd.DataFrame()
+    return paired_family(pd.concat(family), ["pruning", "criterion"], margin, alpha, power)
 
 
 def _text_rows(frame: pd.DataFrame, latex: bool) -> tuple[list[str], list[list[str]], list[bool]]:
