@@ -188,3 +188,43 @@ def test_readme_verdict_table_follows_the_committed_claims():
     status = "inside" if cnn["regime"]["primary"].startswith("inside") else "outside"
     assert rows["cnn"][3].startswith(f"**{status}** (best criterion {cnn['regime']['primary_gap_pp']:.2f} pp below"), \
         (rows["cnn"][3], cnn["regime"])
+
+
+LEADERBOARD = REPO / "results" / "leaderboard"
+
+
+def _readme_section_table(title: str) -> list[dict[str, str]]:
+    """The first markdown table under the README heading `title`, as one dict per row."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in lines[2:]]
+
+
+def test_readme_leaderboard_follows_the_committed_leaderboard():
+    """The README's leaderboard table states, per cut, each criterion's mean accuracy, who shares the
+    first place, the regime and the focus-vs-scratch verdict as results/leaderboard has them."""
+    import csv
+    import json
+
+    with open(LEADERBOARD / "tables" / "leaderboard.csv", newline="") as handle:
+        board = list(csv.DictReader(handle))
+    claims = json.loads((LEADERBOARD / "claims.json").read_text())
+    cnn = next(c for c in claims["claims"] if c["name"] == "cnn")
+    scratch = {p["pruning"]: p for p in next(f for f in cnn["secondary"] if f["name"] == "focus vs scratch")["points"]}
+    rows = _readme_section_table("Where criteria part ways (leaderboard study)")
+    cuts = sorted({row["pruning"] for row in board}, key=lambda cut: float(cut.split(":")[1]))
+    assert [row["cut"].strip("`") for row in rows] == cuts
+    for row in rows:
+        cut = row["cut"].strip("`")
+        here = {line["criterion"]: line for line in board if line["pruning"] == cut}
+        for criterion, line in here.items():
+            column = {"scratch": "nuclear's architecture from scratch"}.get(criterion, criterion)
+            assert row[column].startswith(f"{float(line['acc_mean']):.2f}"), (cut, criterion, row[column])
+        first = {c for c, line in here.items() if line["rank"] and float(line["rank"]) == 1}
+        assert set(row["first place (shared)"].split(", ")) == first, (cut, row["first place (shared)"], first)
+        assert row["regime"] == here["nuclear"]["regime"], cut
+        verdict = scratch[cut]["verdict"]
+        assert row["nuclear minus scratch"].endswith(f"**{verdict}**"), (cut, row["nuclear minus scratch"], verdict)
+        assert row["nuclear minus scratch"].startswith(f"{scratch[cut]['mean_difference']:+.2f}"), cut
