@@ -590,3 +590,33 @@ def test_budget_figure_plots_each_criterion_along_raw_bn_and_every_budget():
         assert list(x) == [0, 1, 2, 3] and list(y) == pytest.approx(expected)
     dashed = [line for line in ax.get_lines() if isinstance(line, Line2D) and line.get_linestyle() == "--"]
     assert len(dashed) == 1 and dashed[0].get_ydata()[0] == pytest.approx(runs.groupby("seed").acc_base.first().mean())
+
+
+def test_committed_leaderboard_claims_match_their_raw_results():
+    """results/leaderboard/claims.json's CNN points along the cut axis, the focus against each
+    criterion and against its architecture trained from scratch, recomputed from its runs.csv with
+    code independent of nnprune.analysis.stats; every criterion has 5 seeds at every cut."""
+    study = REPO / "results" / "leaderboard"
+    reused = json.loads((study / "reused.json").read_text())       # its baselines were the default study's
+    assert reused["source"] == "results/default" and len(reused["baselines"]) == 5
+    assert not (study / "baselines").exists()
+    cnn = next(c for c in json.loads((study / "claims.json").read_text())["claims"] if c["name"] == "cnn")
+    runs = pd.read_csv(study / "runs.csv")
+    pruned = runs[(runs.kind == "pruned") & (runs.budget == "2e")]
+    scratch = runs[runs.kind == "scratch"].set_index(["pruning", "seed"]).acc_finetuned
+    cuts = ["macs:0.404", "macs:0.75", "macs:0.875"]
+    assert pruned.groupby(["pruning", "criterion"]).seed.nunique().eq(5).all()
+    assert set(pruned.criterion) == {"nuclear", "taylor", "l1", "random", "chip", "fpgm"}
+    assert [p["pruning"] for p in cnn["along_cuts"]["points"]] == cuts
+    for point in cnn["along_cuts"]["points"]:
+        _check(point, _recompute(pruned[pruned.pruning == point["pruning"]], "nuclear", point["comparator"], [],
+                                 "acc_finetuned"))
+    for cut in cnn["along_cuts"]["parting"]["cuts"]:
+        here = pruned[pruned.pruning == cut["pruning"]]
+        for other, point in cut["focus_versus"].items():
+            _check(point, _recompute(here, "nuclear", other, [], "acc_finetuned"))
+    family = next(f for f in cnn["secondary"] if f["name"] == "focus vs scratch")
+    assert [p["pruning"] for p in family["points"]] == cuts
+    for point in family["points"]:
+        mine = pruned[(pruned.pruning == point["pruning"]) & (pruned.criterion == "nuclear")].set_index("seed")
+        _check(point, mine.acc_finetuned - scratch.loc[point["pruning"]].reindex(mine.index))
