@@ -89,9 +89,9 @@ def test_leaderboard_reuses_what_the_other_study_holds(tmp_path):
     assert plan.source == "results/default"
     assert len(plan.reused["baselines"]) == 5 and len(plan.reused["scores"]) == 10
     assert len(plan.reused["runs"]) == 2 and len(plan.reused["finetunes"]) == 2
-    # 5 seeds x 6 criteria x 3 cuts, of which 2 reused; chip and fpgm and taylor scored here
-    assert len(plan.runs) == 90
-    assert plan.job_count() == {"score_data": 5, "score_free": 5, "prune": 88, "finetune": 88, "scratch": 15}
+    # 5 seeds x 6 criteria x 4 cuts, of which 2 reused; chip and fpgm and taylor scored here
+    assert len(plan.runs) == 120
+    assert plan.job_count() == {"score_data": 5, "score_free": 5, "prune": 118, "finetune": 118, "scratch": 20}
     reused_run = sorted(plan.reused["runs"])[0]
     assert plan.run_dir(reused_run).startswith("results/default/runs/")
     assert plan.finetune_dir(reused_run, "2e").startswith("results/default/runs/")
@@ -100,8 +100,8 @@ def test_leaderboard_reuses_what_the_other_study_holds(tmp_path):
     assert plan.score_file(own.base, "nuclear", 2048).startswith("results/default/scores/")
     assert plan.score_file(own.base, "chip", 2048).startswith("results/leaderboard/scores/")
     assert plan.own_data_scores() == [("taylor", 2048), ("chip", 2048)] and plan.own_free_scores() == ["random", "fpgm"]
-    # scratch: the focus (nuclear) at each of the 3 cuts, each clean seed, 5 + 2 epochs
-    assert len(plan.scratch) == 15 and {r.crit for r in plan.scratch} == {"nuclear"} and plan.scratch_epochs == 7
+    # scratch: the focus (nuclear) at each of the 4 cuts, each clean seed, 5 + 2 epochs
+    assert len(plan.scratch) == 20 and {r.crit for r in plan.scratch} == {"nuclear"} and plan.scratch_epochs == 7
     assert plan.scratch_dir(plan.scratch[0]).endswith("/scratch-7e")
     # the *.pt files it reads from there are not committed: named before any job
     missing = missing_files(plan, tmp_path)
