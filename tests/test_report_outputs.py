@@ -14,7 +14,7 @@ from nnprune.errors import UserError
 from nnprune.plan import grid
 from nnprune.plan.defaults import with_defaults
 
-MACS = {"macs-0.404": 41.0, "macs-0.75": 75.6, "macs-0.875": 87.6}
+MACS = {"macs-0.404": 41.0, "macs-0.75": 75.6, "macs-0.875": 87.6, "macs-0.95": 95.3}
 
 
 def leaderboard_plan() -> grid.Plan:
@@ -83,11 +83,11 @@ def test_the_report_writes_exactly_what_the_leaderboard_plan_declares(tmp_path):
     notes = (folder / "figures" / "notes.md").read_text()
     assert "each as .png and .pdf: acc_vs_macs, acc_vs_budget, leaderboard." in notes
     board = pd.read_csv(folder / "tables" / "leaderboard.csv")
-    assert set(board.pruning) == {"macs:0.404", "macs:0.75", "macs:0.875"}
+    assert set(board.pruning) == {"macs:0.404", "macs:0.75", "macs:0.875", "macs:0.95"}
     assert board.groupby("pruning").size().to_dict() == {cut: 6 + 2 for cut in board.pruning.unique()}
     scratch = board[board.criterion == "scratch"].set_index("pruning").acc_mean
     nuclear = board[board.criterion == "nuclear"].set_index("pruning").acc_mean
-    assert (scratch - nuclear).to_numpy() == pytest.approx([1.0] * 3)
+    assert (scratch - nuclear).to_numpy() == pytest.approx([1.0] * 4)
     # by hand (no lists): what the data give is the same set
     again = study(tmp_path, planned_runs(plan), plan, "by_hand")
     write_report(again, plan.main_pruning, plan.main_si, list(plan.criteria), plan.focus)
@@ -142,7 +142,7 @@ def test_only_the_declared_outputs_are_written(tmp_path):
 
 def test_the_cli_passes_the_declared_lists_and_the_claims_settings(tmp_path):
     """`nnprune report --tables ... --figures ... --settings JSON`: the leaderboard's regime flag
-    follows claims.regime_gap_pp (the best criterion lies 0.6 to 5.2 pp below the baselines)."""
+    follows claims.regime_gap_pp (the best criterion lies 0.7 to 6.1 pp below the baselines)."""
     from nnprune.pipeline.cli import main
 
     plan = leaderboard_plan()
@@ -155,7 +155,8 @@ def test_the_cli_passes_the_declared_lists_and_the_claims_settings(tmp_path):
                      "--settings", json.dumps({"regime_gap_pp": gap})]) == 0
         board = pd.read_csv(folder / "tables" / "leaderboard.csv")
         regimes[gap] = board.groupby("pruning").regime.first().to_dict()
-    assert regimes[1.0] == {"macs:0.404": "inside", "macs:0.75": "outside", "macs:0.875": "outside"}
+    assert regimes[1.0] == {"macs:0.404": "inside", "macs:0.75": "outside", "macs:0.875": "outside",
+                            "macs:0.95": "outside"}
     assert set(regimes[10.0].values()) == {"inside"}
     folder = study(tmp_path, planned_runs(plan)[lambda f: f.pruning == "macs:0.404"], plan, "one_cut")
     assert main(["report", "--study-dir", str(folder), "--main-pruning", plan.main_pruning,
