@@ -82,8 +82,6 @@ def parting(clean: pd.DataFrame, cuts: pd.DataFrame, settings: ClaimSettings) ->
     place, those ranked below, the criteria better than random (supported) and the range of the
     MDDs against random; and the answer in words: the first cut where some criterion falls below
     the leader, or that none does up to the hardest cut."""
-    if "params_reduction" not in clean:         # older runs.csv files: the leaderboard reports it as missing
-        clean = clean.assign(params_reduction=float("nan"))
     board = leaderboard(clean, pd.DataFrame(), settings.focus, settings.margins["accuracy_pp"],
                         settings.regime_gap_pp, settings.alpha, settings.power)
     board = board[board.criterion != "baselines"]

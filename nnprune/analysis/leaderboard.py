@@ -78,6 +78,8 @@ def leaderboard(runs: pd.DataFrame, scratch: pd.DataFrame, focus: str, margin: f
     """The leaderboard frame (COLUMNS), from runs.csv's pruned rows at the main score_images and
     clean labels (`runs`) and its scratch rows: one row per cut and criterion, then "scratch" and
     "baselines" rows per cut (their rank and vs_random empty)."""
+    if "params_reduction" not in runs:          # older runs.csv files: reported as missing
+        runs = runs.assign(params_reduction=np.nan)
     budgets = study_budgets_of(runs)
     runs = at_budget(runs, budgets[-1]) if budgets else runs
     records = []

@@ -230,14 +230,11 @@ def _check_config(path: str, with_data: bool) -> str:
     form, its meaning, then its plan: a reused study's recipe, the scratch controls), and with
     `with_data` what the workflow checks when execution starts: the dataset, outside code, a reused
     study's model files and the cuts (`pipeline.before_jobs`). Returns the study's name."""
-    from nnprune.plan.config_file import read_config_file
     from nnprune.plan.defaults import with_defaults
     from nnprune.plan.grid import plan
-    from nnprune.plan.studyconfig import check, check_schema
+    from nnprune.plan.studyconfig import checked_config_file
 
-    config = read_config_file(path)
-    references = check_schema(config)          # as the workflow's parse does (common.smk)
-    check(config, require_data=False, references=references)
+    config, references = checked_config_file(path)      # as the workflow's parse does (common.smk)
     config = with_defaults(config)
     planned = plan(config, references=references)
     if with_data:

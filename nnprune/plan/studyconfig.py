@@ -40,7 +40,7 @@ from nnprune.plan.references import (
     toy_criteria,
 )
 
-__all__ = ["SCHEMA", "References", "check", "check_config_file", "check_dataset", "check_keys",
+__all__ = ["SCHEMA", "References", "check", "check_config_file", "checked_config_file", "check_dataset", "check_keys",
            "check_pruning", "check_schema", "dataset_missing", "entry_of", "load_schema", "main_label_noise",
            "reads_of", "sources_of", "study_archs", "study_criteria", "toy_criteria"]
 
@@ -69,11 +69,16 @@ def check(config: dict[str, Any], require_data: bool = True, references: Referen
         check_dataset(config)
 
 
-def check_config_file(path: str | Path, require_data: bool = False) -> str:
-    """Check a config file as the workflow would (YAML syntax with its line and column, then
+def checked_config_file(path: str | Path, require_data: bool = False) -> tuple[dict[str, Any], References]:
+    """Read and check a config file as the workflow would (YAML syntax with its line and column, then
     `check_schema` and `check`; the dataset under data_root, relative to the working directory, only
-    with `require_data`); returns the study name."""
+    with `require_data`); returns the config (without the schema's defaults) and its `References`."""
     config = read_config_file(path)
     references = check_schema(config)
     check(config, require_data=require_data, references=references)
-    return config["study"]
+    return config, references
+
+
+def check_config_file(path: str | Path, require_data: bool = False) -> str:
+    """`checked_config_file`, returning the study name."""
+    return checked_config_file(path, require_data)[0]["study"]
