@@ -60,6 +60,38 @@ def smoke_local(tmp_path_factory, snakemake_bin, fashion_root):
     return workdir, seconds
 
 
+# A part of the smoke study: the clean baseline, every criterion, both scoring sizes and both budgets
+# at the fine-tuned cut, the analysis and one toy dataset (every rule of the workflow, 24 jobs of the
+# 61). Tests that run the workflow again (on SLURM, killed and resumed) run this part and compare it
+# with smoke_local's rows of the same part, which it must equal.
+SMOKE_PART = {"label_noise": [0.0], "pruning": ["uniform:0.1"]}
+
+
+def smoke_part_config(folder: Path) -> Path:
+    """config/smoke.yaml cut down to SMOKE_PART, written to folder/smoke-part.yaml."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config.update(SMOKE_PART, toy={**config["toy"], "datasets": ["moons"]})
+    path = folder / "smoke-part.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def smoke_part_rows(runs):
+    """The rows of a smoke runs.csv (a DataFrame) that SMOKE_PART makes, in their order."""
+    part = runs.label_noise.isin(SMOKE_PART["label_noise"]) & runs.pruning.isin(SMOKE_PART["pruning"])
+    return runs[part].reset_index(drop=True)
+
+
+def in_smoke_part(path: Path) -> bool:
+    """Whether a baseline or run file of the smoke study belongs to SMOKE_PART (by its folder names)."""
+    text = str(path)
+    return (any(f"__ln{noise}__" in text for noise in SMOKE_PART["label_noise"])
+            and ("/runs/" not in text or any(f"/{p.replace(':', '-')}/" in text
+                                             for p in SMOKE_PART["pruning"])))
+
+
 def pytest_addoption(parser):
     parser.addoption("--gpu-device", default="cuda",
                      help="device of the `gpu` tests (default cuda); `--gpu-device cpu` runs their "

@@ -6,14 +6,13 @@ import math
 import os
 import re
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from cluster.slurm import PrivateSlurm, missing_binaries, process_alive
-from conftest import REPO, require, run_snakemake
+from conftest import REPO, require, run_snakemake, smoke_part_config, smoke_part_rows
 
 PROFILE = REPO / "profiles" / "slurm"
 # The profile as users run it (the test cluster has no accounting, like many small ones), plus
@@ -151,22 +150,9 @@ def test_cluster_stop_kills_running_jobs(tmp_path):
 
 # ---- the smoke study on SLURM ---------------------------------------------------------------
 
-# On SLURM, a part of the smoke study: the clean baseline, every criterion, both scoring sizes and
-# both budgets at the fine-tuned cut, the analysis and one toy dataset (every rule of the workflow,
-# 24 jobs of the 61). Each SLURM job starts a fresh Python that parses the workflow and imports torch,
-# so the whole study took 479 s here against the local run's 163 s. Its runs are a subset of the
-# local run's rows, which they must equal.
-SLURM_PART = {"label_noise": [0.0], "pruning": ["uniform:0.1"]}
-
-
-def _slurm_part_config(folder: Path) -> Path:
-    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
-    config.update(SLURM_PART, toy={**config["toy"], "datasets": ["moons"]})
-    path = folder / "smoke-part.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
+# Each SLURM job starts a fresh Python that parses the workflow and imports torch, and the plugin
+# waits 10 s longer at each status check that finds no job finished: the whole smoke study took
+# 479 s here against the local run's 163 s. So the test runs conftest's part of it (every rule).
 @pytest.mark.integration
 def test_smoke_study_on_slurm_matches_local(smoke_local, slurm_env, snakemake_bin, fashion_root,
                                             tmp_path):
@@ -174,7 +160,7 @@ def test_smoke_study_on_slurm_matches_local(smoke_local, slurm_env, snakemake_bi
     local_dir, local_seconds = smoke_local
     started = time.perf_counter()
     result = run_snakemake(snakemake_bin, tmp_path, fashion_root, "--profile", str(PROFILE),
-                           *TEST_FLAGS, configfile=_slurm_part_config(tmp_path))
+                           *TEST_FLAGS, configfile=smoke_part_config(tmp_path))
     seconds = time.perf_counter() - started
     log = result.stdout + result.stderr
     (tmp_path / "snakemake.log").write_text(log)
@@ -212,9 +198,7 @@ def test_smoke_study_on_slurm_matches_local(smoke_local, slurm_env, snakemake_bi
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1:])
 
     # The science is the same: runs.csv equals the local run's rows of the same part, column for column.
-    local = pd.read_csv(local_dir / "results" / "smoke" / "runs.csv")
-    local = local[local.label_noise.isin(SLURM_PART["label_noise"])
-                  & local.pruning.isin(SLURM_PART["pruning"])].reset_index(drop=True)
+    local = smoke_part_rows(pd.read_csv(local_dir / "results" / "smoke" / "runs.csv"))
     remote = pd.read_csv(tmp_path / "results" / "smoke" / "runs.csv")
     assert list(remote.columns) == list(local.columns)
     assert len(remote) == len(local) > 0
